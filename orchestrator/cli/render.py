@@ -1,0 +1,69 @@
+"""Output for people (text) and pipelines (`--json`). Commands call these; nothing else prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from orchestrator.environments import ResolvedEnvironment, Setting
+    from orchestrator.errors import InputError
+
+
+class OutputMode:
+    """Whether the running command was asked for JSON (set by the `--json` option)."""
+
+    json: bool = False
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def emit_input_error(error: InputError) -> None:
+    """Bad input: JSON on stdout under `--json`, else readable lines on stderr."""
+    if OutputMode.json:
+        emit_json(error.to_dict())
+    else:
+        click.echo(error.render(), err=True)
+
+
+def emit_internal_error(error: BaseException) -> None:
+    message = f"internal error: {type(error).__name__}: {error}"
+    if OutputMode.json:
+        emit_json({"ok": False, "internal_error": message})
+    else:
+        click.echo(message, err=True)
+        click.echo("  hint: rerun with MCP_DEPLOY_DEBUG=1 for a traceback, and report it", err=True)
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def explain_table(
+    resolved: ResolvedEnvironment, spec_path: str, settings: Sequence[Setting]
+) -> None:
+    """The effective values of one environment on one target, with the layer of each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"{resolved.server} · environment {resolved.environment} · target {resolved.target}"
+    table = Table(title=title, caption=f"spec: {spec_path}", title_justify="left")
+    table.add_column("key", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("from", no_wrap=True)
+    for setting in settings:
+        origin: str = setting.layer
+        if origin == "environment":
+            origin = f"environment {resolved.environment}"
+        table.add_row(setting.key, _format_value(setting.value), origin)
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120).print(table)

@@ -1,0 +1,299 @@
+"""Resolve what one environment gets on one target, and where each value came from.
+
+Layering, lowest to highest: built-in defaults ← spec top level ← `[environments.<env>]` ←
+command-line flags. `local` always exists and is the default environment. Secrets stay
+references (`SecretRef`) all the way through: nothing here reads a secret's value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from orchestrator import naming
+from orchestrator.errors import InputError, Issue, input_error
+from orchestrator.secret_refs import SecretRef
+from orchestrator.spec.issues import issues_from_validation
+from orchestrator.suggest import hint_for
+from targets import registry
+
+if TYPE_CHECKING:
+    from orchestrator.spec.loader import LoadedSpec
+    from orchestrator.spec.model import AuthSection, ServerSpec
+    from targets.base import Target, TargetOptions
+
+Layer = Literal["default", "spec", "environment", "flag"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective value: dotted key, JSON-ready value, and the layer that set it."""
+
+    key: str
+    value: Any
+    layer: Layer
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The command-line layer: `--config KEY=VALUE` and `--set OPTION=VALUE` flags."""
+
+    config: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_flags(
+        cls, config: Iterable[tuple[str, str]] = (), options: Iterable[tuple[str, str]] = ()
+    ) -> Overrides:
+        """Parse flag pairs. Option values are read as TOML scalars (`1024`, `true`, `"x"`),
+        falling back to the raw text. Config names are checked like the spec's."""
+        issues: list[Issue] = []
+        config_values: dict[str, str] = {}
+        for name, value in config:
+            problem = naming.env_var_problem(name)
+            if problem:
+                issues.append(Issue(where=f"--config {name}", message=f"'{name}' {problem}"))
+            config_values[name] = value
+        if issues:
+            raise InputError(issues)
+        return cls(config=config_values, options={k: _scalar(v) for k, v in options})
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class ResolvedEnvironment:
+    """Everything one environment gets on one target, resolved, secrets still references."""
+
+    server: str
+    environment: str
+    target: str
+    config: Mapping[str, str]
+    secrets: Mapping[str, SecretRef]
+    options: TargetOptions
+    auth: AuthSection
+    promote_from: str | None
+    settings: tuple[Setting, ...]
+
+
+def get_target(name: str) -> Target:
+    """The registered target called `name`; an `InputError` with did-you-mean otherwise."""
+    targets = registry()
+    if name not in targets:
+        raise input_error(
+            "--target", f"unknown target '{name}'", hint_for(name, targets, noun="target")
+        )
+    return targets[name]
+
+
+def check_environment_name(spec: ServerSpec, name: str) -> None:
+    """Raise an `InputError` with did-you-mean unless `name` is one of the spec's environments."""
+    names = spec.environment_names()
+    if name not in names:
+        raise input_error(
+            "--env", f"unknown environment '{name}'", hint_for(name, names, noun="environment")
+        )
+
+
+def merged_option_data(
+    spec: ServerSpec, target: str, environment: str, flags: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Layer]]:
+    """Raw option values for `target` in `environment`, and the layer of every option."""
+    top: BaseModel | None = spec.targets.by_name().get(target)
+    override: BaseModel | None = spec.environment(environment).targets.by_name().get(target)
+    option_fields = registry()[target].options_model.model_fields
+    data: dict[str, Any] = {}
+    layers: dict[str, Layer] = dict.fromkeys(option_fields, "default")
+    for layer, source in (("spec", top), ("environment", override)):
+        if source is None:
+            continue
+        values = source.model_dump(include=source.model_fields_set)
+        data.update(values)
+        layers.update(dict.fromkeys(values, layer))  # type: ignore[arg-type]
+    data.update(flags)
+    layers.update(dict.fromkeys(flags, "flag"))
+    return data, layers
+
+
+def effective_options(
+    loaded: LoadedSpec, target: str, environment: str, flags: Mapping[str, Any] | None = None
+) -> tuple[TargetOptions, dict[str, Layer]]:
+    """Validated options with their layers; problems are reported where their value was set."""
+    flags = flags or {}
+    model = registry()[target].options_model
+    unknown = [key for key in flags if key not in model.model_fields]
+    if unknown:
+        raise InputError(
+            [
+                Issue(
+                    where=f"--set {key}",
+                    message=f"'{key}' is not an option of target '{target}'",
+                    hint=hint_for(key, model.model_fields, noun="option"),
+                )
+                for key in unknown
+            ]
+        )
+    data, layers = merged_option_data(loaded.spec, target, environment, flags)
+    try:
+        options = model.model_validate(data)
+    except ValidationError as exc:
+
+        def factory(loc: tuple[str | int, ...], message: str, hint: str | None) -> Issue:
+            key = str(loc[0]) if loc else None
+            layer = layers.get(key, "spec") if key else _table_layer(layers)
+            if layer == "flag":
+                return Issue(where=f"--set {key}", message=message, hint=hint)
+            table = (
+                ("environments", environment, "targets", target)
+                if layer == "environment"
+                else ("targets", target)
+            )
+            return loaded.issue((*table, *loc), f"{message} (in environment '{environment}')", hint)
+
+        raise InputError(issues_from_validation(exc, model, factory)) from None
+    missing = [
+        f for f in model.cloud_fields if environment != naming.LOCAL_ENV and data.get(f) is None
+    ]
+    if missing:
+        raise InputError(
+            [
+                loaded.issue(
+                    ("environments", environment, "targets", target, name)
+                    if environment in loaded.spec.environments
+                    else ("targets", target, name),
+                    f"'{name}' is required to deploy to '{target}' in environment '{environment}'",
+                    f"set it under [targets.{target}] or "
+                    f"[environments.{environment}.targets.{target}]",
+                )
+                for name in missing
+            ]
+        )
+    return options, layers
+
+
+def _table_layer(layers: Mapping[str, Layer]) -> Layer:
+    """The highest layer that set any option: where a cross-option problem is reported."""
+    order: tuple[Layer, ...] = ("flag", "environment", "spec")
+    return next((layer for layer in order if layer in layers.values()), "spec")
+
+
+def secret_sources(spec: ServerSpec, environment: str) -> dict[str, tuple[SecretRef, Layer]]:
+    """Where each declared secret's value comes from in `environment`, and which layer said so."""
+    overrides = spec.environment(environment).secrets
+    sources: dict[str, tuple[SecretRef, Layer]] = {}
+    for name, declaration in spec.secrets.items():
+        if name in overrides:
+            sources[name] = (overrides[name], "environment")
+        elif declaration.source is not None:
+            sources[name] = (declaration.source, "spec")
+        else:
+            sources[name] = (SecretRef("env", name), "default")
+    return sources
+
+
+def config_values(
+    spec: ServerSpec, environment: str, flags: Mapping[str, str]
+) -> dict[str, tuple[str, Layer]]:
+    """Plain config for `environment` with the layer of each value."""
+    values: dict[str, tuple[str, Layer]] = {k: (v, "spec") for k, v in spec.config.items()}
+    values.update({k: (v, "environment") for k, v in spec.environment(environment).config.items()})
+    values.update({k: (v, "flag") for k, v in flags.items()})
+    return values
+
+
+def _section_settings(prefix: str, section: BaseModel) -> list[Setting]:
+    dumped = section.model_dump(mode="json", by_alias=True)
+    return [
+        Setting(f"{prefix}.{key}", value, "spec" if key in section.model_fields_set else "default")
+        for key, value in dumped.items()
+    ]
+
+
+def resolve(
+    loaded: LoadedSpec,
+    environment: str = naming.LOCAL_ENV,
+    target: str | None = None,
+    overrides: Overrides | None = None,
+) -> ResolvedEnvironment:
+    """Resolve `environment` on `target` (default: the spec's only declared target).
+
+    Raises `InputError` for an unknown environment or target, a flag that does not apply, or
+    effective options that do not validate in this environment.
+    """
+    spec = loaded.spec
+    overrides = overrides or Overrides()
+    check_environment_name(spec, environment)
+    target_name = target or _default_target(spec)
+    target_info = get_target(target_name)
+    if spec.auth.mode == "iam" and not target_info.supports_iam_auth:
+        raise InputError(
+            [
+                loaded.issue(
+                    ("auth", "mode"),
+                    f"{target_info.title} has no IAM authentication",
+                    'use auth.mode = "bearer" for this target',
+                )
+            ]
+        )
+    secret_names = set(spec.secrets)
+    clashing = sorted(secret_names & set(overrides.config))
+    if clashing:
+        raise InputError(
+            [
+                Issue(
+                    where=f"--config {name}", message=f"'{name}' is a declared secret, not config"
+                )
+                for name in clashing
+            ]
+        )
+    options, layers = effective_options(loaded, target_name, environment, overrides.options)
+    config = config_values(spec, environment, overrides.config)
+    secrets = secret_sources(spec, environment)
+    env_section = spec.environment(environment)
+
+    settings: list[Setting] = _section_settings("server", spec.server)
+    settings += _section_settings("auth", spec.auth)
+    settings += [Setting(f"config.{k}", v, layer) for k, (v, layer) in sorted(config.items())]
+    settings += [
+        Setting(f"secrets.{k}", str(ref), layer) for k, (ref, layer) in sorted(secrets.items())
+    ]
+    option_values = options.model_dump(mode="json")
+    settings += [
+        Setting(f"targets.{target_name}.{k}", option_values[k], layers[k]) for k in option_values
+    ]
+    settings += _section_settings("smoke", spec.smoke)
+    if env_section.promote_from is not None:
+        settings.append(Setting("promote_from", env_section.promote_from, "environment"))
+
+    return ResolvedEnvironment(
+        server=spec.server.name,
+        environment=environment,
+        target=target_name,
+        config={k: v for k, (v, _) in config.items()},
+        secrets={k: ref for k, (ref, _) in secrets.items()},
+        options=options,
+        auth=spec.auth,
+        promote_from=env_section.promote_from,
+        settings=tuple(settings),
+    )
+
+
+def _default_target(spec: ServerSpec) -> str:
+    declared = list(spec.targets.declared())
+    if len(declared) == 1:
+        return declared[0]
+    choices = declared or list(registry())
+    raise input_error(
+        "--target",
+        "no target given" + (" and the spec declares several" if declared else ""),
+        "pass --target, one of: " + ", ".join(choices),
+    )

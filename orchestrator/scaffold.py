@@ -1,0 +1,67 @@
+"""`mcp-deploy init`: a spec and a minimal working MCP server, never overwriting anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from orchestrator import naming
+from orchestrator.errors import InputError, Issue, input_error
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """What `init` wrote."""
+
+    directory: Path
+    name: str
+    files: tuple[Path, ...]
+
+
+def _templates(package: str) -> dict[str, str]:
+    """Relative output path → template name."""
+    return {
+        "mcp-deploy.toml": "mcp-deploy.toml.tmpl",
+        f"{package}/__init__.py": "package_init.py.tmpl",
+        f"{package}/app.py": "app.py.tmpl",
+        "requirements.txt": "requirements.txt.tmpl",
+        ".mcpdeployignore": "mcpdeployignore.tmpl",
+    }
+
+
+def scaffold(directory: Path, name: str | None = None) -> Scaffold:
+    """Write a spec and server into `directory` (created if missing).
+
+    Raises `InputError` without writing anything when the name is not DNS-safe or when any
+    file it would write already exists.
+    """
+    server_name = name if name is not None else naming.suggest_dns_label(directory.resolve().name)
+    problem = naming.dns_label_problem(
+        server_name, max_length=naming.MAX_SERVER_NAME, what="the server name"
+    )
+    if problem:
+        raise input_error(
+            "--name" if name is not None else "DIR",
+            f"cannot use '{server_name}' as the server name: {problem}",
+            "pass --name NAME with a DNS-safe name",
+        )
+    package = server_name.replace("-", "_")
+    plan = {directory / out: template for out, template in _templates(package).items()}
+    existing = [path for path in plan if path.exists()]
+    if existing:
+        raise InputError(
+            [
+                Issue(where=str(path), message="already exists; init never overwrites")
+                for path in existing
+            ]
+        )
+    values = {"name": server_name, "package": package}
+    template_dir = resources.files("orchestrator") / "templates"
+    for path, template in plan.items():
+        text = Template((template_dir / template).read_text(encoding="utf-8")).substitute(values)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    return Scaffold(directory=directory, name=server_name, files=tuple(plan))

@@ -1,0 +1,194 @@
+"""Cross-checks that need the whole spec: references between tables, each environment's
+effective target options, and the files the spec points at.
+
+`check_spec` returns every problem as an `Issue` (empty list = valid); it never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator import naming
+from orchestrator.environments import effective_options, secret_sources
+from orchestrator.errors import InputError, Issue
+from orchestrator.suggest import hint_for
+from targets import registry
+
+if TYPE_CHECKING:
+    from orchestrator.spec.loader import LoadedSpec
+    from orchestrator.spec.model import EnvironmentSection
+
+
+def check_spec(loaded: LoadedSpec) -> list[Issue]:
+    """All cross-table and per-environment problems of a spec whose shape is already valid."""
+    return [
+        *_auth(loaded),
+        *_names(loaded),
+        *_promotion(loaded),
+        *_local_sources(loaded),
+        *_smoke(loaded),
+        *_environment_targets(loaded),
+        *_files(loaded),
+    ]
+
+
+def _auth(loaded: LoadedSpec) -> Iterator[Issue]:
+    spec = loaded.spec
+    if spec.auth.mode == "bearer":
+        declared = spec.secrets.get(spec.auth.token_secret)
+        if declared is None:
+            yield loaded.issue(
+                ("auth", "token_secret"),
+                f"bearer auth reads its token from secret '{spec.auth.token_secret}', "
+                "which is not declared",
+                f'declare [secrets.{spec.auth.token_secret}], or set auth.mode = "none" '
+                "to serve without authentication",
+            )
+        elif not declared.required:
+            yield loaded.issue(
+                ("secrets", spec.auth.token_secret, "required"),
+                "the bearer token secret must be required",
+                "remove 'required = false'",
+            )
+    if spec.auth.mode == "iam":
+        for name in spec.targets.declared():
+            target = registry()[name]
+            if not target.supports_iam_auth:
+                yield loaded.issue(
+                    ("auth", "mode"),
+                    f'auth.mode = "iam" but {target.title} (targets.{name}) has no IAM '
+                    "authentication",
+                    'use auth.mode = "bearer", or remove the target',
+                )
+
+
+def _names(loaded: LoadedSpec) -> Iterator[Issue]:
+    spec = loaded.spec
+    declared = set(spec.secrets)
+    for name in spec.config:
+        if name in declared:
+            yield loaded.issue(
+                ("config", name), f"'{name}' is both config and a declared secret", "keep one"
+            )
+    for env_name, env in spec.environments.items():
+        for name in env.config:
+            if name in declared:
+                yield loaded.issue(
+                    ("environments", env_name, "config", name),
+                    f"'{name}' is a declared secret; give its source under secrets, not config",
+                    f'write secrets.{name} = "env:..." in [environments.{env_name}]',
+                )
+        for name in env.secrets:
+            if name not in declared:
+                yield loaded.issue(
+                    ("environments", env_name, "secrets", name),
+                    f"secret '{name}' is not declared",
+                    hint_for(name, declared, noun="declared secret")
+                    + f" (declare it as [secrets.{name}])",
+                )
+
+
+def _promotion(loaded: LoadedSpec) -> Iterator[Issue]:
+    spec = loaded.spec
+    names = spec.environment_names()
+    for env_name, env in spec.environments.items():
+        source = env.promote_from
+        if source is None:
+            continue
+        where = ("environments", env_name, "promote_from")
+        if env_name == naming.LOCAL_ENV:
+            yield loaded.issue(where, "'local' is built from source; it cannot promote_from")
+        elif source == env_name:
+            yield loaded.issue(where, "an environment cannot promote from itself")
+        elif source not in names:
+            yield loaded.issue(
+                where,
+                f"unknown environment '{source}'",
+                hint_for(source, names, noun="environment"),
+            )
+        elif _cycle_from(spec.environments, env_name):
+            yield loaded.issue(where, "promotion forms a cycle", "promote_from chains must end")
+
+
+def _cycle_from(environments: Mapping[str, EnvironmentSection], start: str) -> bool:
+    seen = {start}
+    current: str | None = start
+    while current is not None:
+        env = environments.get(current)
+        current = env.promote_from if env is not None else None
+        if current == start:
+            return True
+        if current in seen:
+            return False
+        if current is not None:
+            seen.add(current)
+    return False
+
+
+def _local_sources(loaded: LoadedSpec) -> Iterator[Issue]:
+    spec = loaded.spec
+    for name, (ref, layer) in secret_sources(spec, naming.LOCAL_ENV).items():
+        if ref.is_local:
+            continue
+        where = (
+            ("environments", naming.LOCAL_ENV, "secrets", name)
+            if layer == "environment"
+            else ("secrets", name, "source")
+        )
+        yield loaded.issue(
+            where,
+            f"the local environment reads secrets on this machine; '{ref.scheme}' needs a cloud",
+            f'give [environments.local] secrets.{name} = "env:..." or "file:..."',
+        )
+
+
+def _smoke(loaded: LoadedSpec) -> Iterator[Issue]:
+    smoke = loaded.spec.smoke
+    if smoke.tool is None:
+        for key in ("arguments", "expect"):
+            if key in smoke.model_fields_set:
+                yield loaded.issue(("smoke", key), f"smoke.{key} needs smoke.tool", "name the tool")
+
+
+def _environment_targets(loaded: LoadedSpec) -> Iterator[Issue]:
+    spec = loaded.spec
+    for env_name in spec.environment_names():
+        targets = set(spec.targets.declared()) | set(spec.environment(env_name).targets.declared())
+        for target in sorted(targets):
+            try:
+                effective_options(loaded, target, env_name)
+            except InputError as exc:
+                yield from exc.issues
+
+
+def _files(loaded: LoadedSpec) -> Iterator[Issue]:
+    server = loaded.spec.server
+    source = (loaded.root / server.source).resolve()
+    if not source.is_dir():
+        yield loaded.issue(
+            ("server", "source"),
+            f"directory '{server.source}' does not exist (relative to {loaded.root})",
+            "point server.source at the directory holding the server's code",
+        )
+        return
+    module = server.entry.split(":", 1)[0]
+    if not _module_exists(source, module):
+        relative = module.replace(".", "/")
+        yield loaded.issue(
+            ("server", "entry"),
+            f"module '{module}' not found in {source}",
+            f"expected {relative}.py or {relative}/__init__.py under server.source",
+        )
+    if "ignore_file" in server.model_fields_set and not (source / server.ignore_file).is_file():
+        yield loaded.issue(
+            ("server", "ignore_file"), f"'{server.ignore_file}' not found in {source}"
+        )
+
+
+def _module_exists(source: Path, module: str) -> bool:
+    relative = Path(*module.split("."))
+    return (source / relative).with_suffix(".py").is_file() or (
+        source / relative / "__init__.py"
+    ).is_file()

@@ -1,0 +1,287 @@
+"""The spec: one MCP server, its config, secrets, auth, targets, environments and smoke test.
+
+`ServerSpec` is the typed view; `spec_model()` returns the class that actually validates a spec,
+whose `targets` tables are generated from the target registry (so a new target module adds its
+`[targets.<name>]` and `[environments.<env>.targets.<name>]` tables here without edits).
+Unknown keys are rejected everywhere. Secret *values* are never part of the model: secrets are
+declared by name, and environments give each one a `SecretRef` saying where its value comes from.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    create_model,
+)
+
+from orchestrator import naming
+from orchestrator.secret_refs import FORMS as SECRET_REF_FORMS
+from orchestrator.secret_refs import PATTERN as SECRET_REF_PATTERN
+from orchestrator.secret_refs import SecretRef
+from targets import registry
+from targets.base import TargetOptions
+
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+
+
+class StrictModel(BaseModel):
+    """Base of every spec table: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _server_name(value: str) -> str:
+    problem = naming.dns_label_problem(value, max_length=naming.MAX_SERVER_NAME, what="the name")
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _env_name(value: str) -> str:
+    problem = naming.dns_label_problem(
+        value, max_length=naming.MAX_ENV_NAME, what="an environment name"
+    )
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _env_var(value: str) -> str:
+    problem = naming.env_var_problem(value)
+    if problem:
+        raise ValueError(f"'{value}' {problem}")
+    return value
+
+
+def _config_value(value: Any) -> str:
+    """Config values are environment variables: TOML strings, numbers and booleans only."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ValueError("a config value must be a string, a number or a boolean")
+
+
+def _secret_ref(value: Any) -> SecretRef:
+    if isinstance(value, SecretRef):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a secret source must be a string: {SECRET_REF_FORMS}")
+    return SecretRef.parse(value)
+
+
+def _http_path(value: str) -> str:
+    if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value:
+        raise ValueError("must be an absolute URL path such as '/mcp' (no spaces, no query)")
+    return value
+
+
+ServerName = Annotated[str, AfterValidator(_server_name), Field(examples=["weather"])]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+EnvVarName = Annotated[str, AfterValidator(_env_var)]
+HttpPath = Annotated[str, AfterValidator(_http_path)]
+ConfigValue = Annotated[
+    str,
+    PlainValidator(_config_value),
+    WithJsonSchema({"type": ["string", "number", "integer", "boolean"]}),
+]
+SecretSource = Annotated[
+    SecretRef,
+    PlainValidator(_secret_ref),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": SECRET_REF_PATTERN}),
+]
+EntryPoint = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+        examples=["weather.app:app"],
+        description="module:attribute of an ASGI app serving MCP streamable HTTP.",
+    ),
+]
+
+DEFAULT_EXCLUDES = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    ".git/",
+    ".venv/",
+    "__pycache__/",
+    ".mcp-deploy/",
+)
+
+
+class ServerSection(StrictModel):
+    """`[server]`: what the server is and how to start it."""
+
+    name: ServerName = Field(description="DNS-safe name; prefixes every cloud resource.")
+    runtime: Literal["python"] = Field(
+        "python", description="Server runtime ('node' and 'binary' are planned)."
+    )
+    python: Literal["3.11", "3.12", "3.13"] = Field(
+        "3.12", description="Python minor version; matches the Lambda runtime and image base."
+    )
+    entry: EntryPoint
+    source: str = Field(".", description="Source directory, relative to the spec file.")
+    path: HttpPath = Field("/mcp", description="URL path of the MCP endpoint.")
+    health_path: HttpPath | None = Field(None, description="Optional health-check URL path.")
+    include: list[str] = Field(
+        default_factory=lambda: ["**/*"], description="Glob patterns of files to package."
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns to leave out, on top of the built-in secret-file excludes.",
+    )
+    ignore_file: str = Field(
+        ".mcpdeployignore",
+        description="Gitignore-style file (in the source directory) of more paths to leave out.",
+    )
+
+
+class SecretDeclaration(StrictModel):
+    """`[secrets.<NAME>]`: a secret the server reads from the environment variable NAME."""
+
+    description: str = ""
+    required: bool = True
+    source: SecretSource | None = Field(
+        None, description="Default source for every environment (built-in default: env:NAME)."
+    )
+
+
+class AuthSection(StrictModel):
+    """`[auth]`: who may call the server."""
+
+    mode: Literal["bearer", "iam", "none"] = Field(
+        "bearer",
+        description="bearer: a token from a declared secret; iam: the platform's IAM; "
+        "none: public (only when written explicitly).",
+    )
+    token_secret: EnvVarName = Field(
+        "MCP_AUTH_TOKEN", description="Declared secret holding the bearer token."
+    )
+
+
+class SmokeSection(StrictModel):
+    """`[smoke]`: the MCP tool call that proves a deployment works."""
+
+    tool: str | None = Field(None, min_length=1, description="Tool to call after deploy.")
+    arguments: dict[str, Any] = Field(default_factory=dict, description="The call's arguments.")
+    expect: str | None = Field(None, description="Substring the tool result must contain.")
+    timeout: float = Field(30.0, gt=0, le=600, description="Seconds allowed for the smoke test.")
+
+
+class TargetsTable(StrictModel):
+    """`[targets]`: one optional table per registered target (generated; see `spec_model`)."""
+
+    def by_name(self) -> dict[str, Any]:
+        """Every registered target's table (None when absent), keyed by target name."""
+        return {
+            (field.alias or key): getattr(self, key)
+            for key, field in type(self).model_fields.items()
+        }
+
+    def declared(self) -> dict[str, Any]:
+        """Only the targets whose table is present."""
+        return {name: value for name, value in self.by_name().items() if value is not None}
+
+
+class EnvironmentSection(StrictModel):
+    """`[environments.<name>]`: a layer over the spec's top level."""
+
+    description: str = ""
+    promote_from: EnvName | None = Field(
+        None, description="Environment whose deployed artifact this one receives, by digest."
+    )
+    config: dict[EnvVarName, ConfigValue] = Field(default_factory=dict)
+    secrets: dict[EnvVarName, SecretSource] = Field(
+        default_factory=dict, description="Where each declared secret's value comes from."
+    )
+    targets: TargetsTable = Field(default_factory=TargetsTable)
+
+
+class ServerSpec(StrictModel):
+    """A whole spec file (`mcp-deploy.toml` or `[tool.mcp-deploy]`)."""
+
+    model_config = ConfigDict(title="mcp-deploy spec")
+
+    server: ServerSection
+    config: dict[EnvVarName, ConfigValue] = Field(
+        default_factory=dict, description="Plain environment variables, on every target."
+    )
+    secrets: dict[EnvVarName, SecretDeclaration] = Field(default_factory=dict)
+    auth: AuthSection = Field(default_factory=AuthSection)
+    targets: TargetsTable = Field(default_factory=TargetsTable)
+    environments: dict[EnvName, EnvironmentSection] = Field(default_factory=dict)
+    smoke: SmokeSection = Field(default_factory=SmokeSection)
+
+    def environment_names(self) -> list[str]:
+        """`local` first (it always exists), then the spec's environments in file order."""
+        return [naming.LOCAL_ENV, *(n for n in self.environments if n != naming.LOCAL_ENV)]
+
+    def environment(self, name: str) -> EnvironmentSection:
+        """The named environment's layer; `local` is empty unless the spec writes it."""
+        return self.environments.get(name) or EnvironmentSection()
+
+
+def _field_name(target_name: str) -> str:
+    return target_name.replace("-", "_") + "_"
+
+
+def _partial(model: type[TargetOptions]) -> type[BaseModel]:
+    """`model` with every field optional and unset by default: an environment's overrides."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[annotation, *info.metadata]
+        fields[name] = (annotation | None, Field(None, description=info.description))
+    partial: type[BaseModel] = create_model(
+        f"{model.__name__}Override", __base__=StrictModel, __doc__=model.__doc__, **fields
+    )
+    return partial
+
+
+@cache
+def _targets_table(partial: bool) -> type[TargetsTable]:
+    fields: dict[str, Any] = {}
+    for name, target in registry().items():
+        options = _partial(target.options_model) if partial else target.options_model
+        fields[_field_name(name)] = (options | None, Field(None, alias=name))
+    suffix = "Overrides" if partial else ""
+    table: type[TargetsTable] = create_model(f"Targets{suffix}", __base__=TargetsTable, **fields)
+    return table
+
+
+@cache
+def spec_model() -> type[ServerSpec]:
+    """The validating spec class, with one `[targets.<name>]` table per registered target."""
+    overrides_table = _targets_table(partial=True)
+    environment: type[EnvironmentSection] = create_model(
+        "Environment",
+        __base__=EnvironmentSection,
+        targets=(overrides_table, Field(default_factory=overrides_table)),
+    )
+    targets_table = _targets_table(partial=False)
+    model: type[ServerSpec] = create_model(
+        "ServerSpec",
+        __base__=ServerSpec,
+        targets=(targets_table, Field(default_factory=targets_table)),
+        environments=(dict[EnvName, environment], Field(default_factory=dict)),
+    )
+    return model
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the spec, for editors."""
+    schema = spec_model().model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

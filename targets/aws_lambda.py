@@ -1,0 +1,51 @@
+"""AWS Lambda behind a Function URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from targets.base import TargetOptions
+
+AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$", examples=["eu-west-1"])]
+
+
+class LambdaOptions(TargetOptions):
+    """`[targets.lambda]`."""
+
+    cloud_fields: ClassVar[tuple[str, ...]] = ("region",)
+
+    region: AwsRegion | None = Field(None, description="AWS region to deploy to.")
+    memory: int = Field(512, ge=128, le=10240, description="Memory in MB (128-10240).")
+    timeout: int = Field(30, ge=1, le=900, description="Invocation timeout in seconds (1-900).")
+    arch: Literal["arm64", "x86_64"] = Field("arm64", description="CPU architecture.")
+    ephemeral_storage: int = Field(512, ge=512, le=10240, description="/tmp size in MB.")
+    reserved_concurrency: int | None = Field(
+        None, ge=0, description="Reserved concurrent executions; unset means unreserved."
+    )
+    provisioned_concurrency: int = Field(
+        0, ge=0, description="Pre-initialised execution environments (0 = none)."
+    )
+
+    @model_validator(mode="after")
+    def _provisioned_within_reserved(self) -> LambdaOptions:
+        reserved = self.reserved_concurrency
+        if reserved is not None and self.provisioned_concurrency > reserved:
+            raise ValueError(
+                "provisioned_concurrency cannot exceed reserved_concurrency "
+                f"({self.provisioned_concurrency} > {reserved})"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class LambdaTarget:
+    name: str = "lambda"
+    title: str = "AWS Lambda"
+    options_model: type[TargetOptions] = LambdaOptions
+    supports_iam_auth: bool = True
+
+
+TARGET = LambdaTarget()

@@ -1,0 +1,40 @@
+"""What every target provides, and the base of every target's option model."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TargetOptions(BaseModel):
+    """A target's options (`[targets.<name>]`). Unknown keys are rejected; values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Options that must be set before this target can deploy to any environment but `local`.
+    cloud_fields: ClassVar[tuple[str, ...]] = ()
+
+
+class Target(Protocol):
+    """One deployment target. Adding a target = one module in targets/ defining `TARGET`."""
+
+    @property
+    def name(self) -> str:
+        """The key used in the spec (`[targets.<name>]`) and on the command line."""
+        ...
+
+    @property
+    def title(self) -> str:
+        """Human name, e.g. 'AWS Lambda'."""
+        ...
+
+    @property
+    def options_model(self) -> type[TargetOptions]:
+        """The pydantic model of `[targets.<name>]`, with this target's defaults."""
+        ...
+
+    @property
+    def supports_iam_auth(self) -> bool:
+        """True when the platform can check callers with its own IAM (`auth.mode = "iam"`)."""
+        ...

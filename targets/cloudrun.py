@@ -1,0 +1,106 @@
+"""Google Cloud Run (a container image served on $PORT)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from targets.base import TargetOptions
+
+Platform = Literal["linux/amd64", "linux/arm64"]
+_MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
+GcpProject = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+GcpRegion = Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+\d+$", examples=["europe-west1"])]
+ImageRepository = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)+$",
+        examples=["europe-west1-docker.pkg.dev/acme-mcp/mcp"],
+    ),
+]
+PinnedImage = Annotated[
+    str,
+    Field(
+        pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$",
+        description="Base image pinned by digest: REPOSITORY@sha256:<64 hex digits>.",
+    ),
+]
+
+
+def _memory_mib(value: str) -> int:
+    match = _MEMORY.match(value)
+    if match is None:
+        raise ValueError("memory must look like '512Mi' or '2Gi'")
+    amount, unit = int(match.group(1)), match.group(2)
+    return amount * 1024 if unit == "Gi" else amount
+
+
+class CloudRunOptions(TargetOptions):
+    """`[targets.cloudrun]`."""
+
+    cloud_fields: ClassVar[tuple[str, ...]] = ("project", "region", "registry")
+
+    project: GcpProject | None = Field(None, description="GCP project id.")
+    region: GcpRegion | None = Field(None, description="Cloud Run region.")
+    registry: ImageRepository | None = Field(
+        None, description="Image repository the image is pushed to (no tag, no digest)."
+    )
+    base: PinnedImage | None = Field(
+        None, description="Base image with the spec's Python, pinned by digest."
+    )
+    platforms: list[Platform] = Field(
+        default_factory=lambda: list[Platform](["linux/amd64"]),
+        min_length=1,
+        description="Image platforms; two give a multi-architecture image index.",
+    )
+    memory: str = Field("512Mi", description="Memory limit, '128Mi' to '32Gi'.")
+    cpu: float = Field(1, gt=0, le=8, description="vCPUs per instance (fractions below 1).")
+    concurrency: int = Field(80, ge=1, le=1000, description="Requests per instance.")
+    min_instances: int = Field(0, ge=0, le=1000, description="Instances kept warm.")
+    max_instances: int = Field(10, ge=1, le=1000, description="Upper bound on instances.")
+    timeout: int = Field(300, ge=1, le=3600, description="Request timeout in seconds.")
+    ingress: Literal["all", "internal", "internal-and-cloud-load-balancing"] = Field(
+        "all", description="Who may reach the service."
+    )
+    service_account: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$",
+        description="Runtime service account email; unset lets the stack create one.",
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_in_range(cls, value: str) -> str:
+        mib = _memory_mib(value)
+        if not 128 <= mib <= 32 * 1024:
+            raise ValueError("memory must be between 128Mi and 32Gi")
+        return value
+
+    @field_validator("platforms")
+    @classmethod
+    def _unique_platforms(cls, value: list[Platform]) -> list[Platform]:
+        if len(set(value)) != len(value):
+            raise ValueError("platforms must not repeat")
+        return value
+
+    @model_validator(mode="after")
+    def _instances_ordered(self) -> CloudRunOptions:
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"min_instances ({self.min_instances}) exceeds max_instances ({self.max_instances})"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class CloudRunTarget:
+    name: str = "cloudrun"
+    title: str = "Google Cloud Run"
+    options_model: type[TargetOptions] = CloudRunOptions
+    supports_iam_auth: bool = True
+
+
+TARGET = CloudRunTarget()

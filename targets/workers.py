@@ -1,0 +1,64 @@
+"""Cloudflare Workers (a Python Worker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+
+from targets.base import TargetOptions
+
+DEFAULT_COMPATIBILITY_DATE = dt.date(2025, 9, 1)
+
+
+class WorkersOptions(TargetOptions):
+    """`[targets.workers]`."""
+
+    cloud_fields: ClassVar[tuple[str, ...]] = ("account_id",)
+
+    account_id: str | None = Field(
+        None, pattern=r"^[0-9a-f]{32}$", description="Cloudflare account id (32 hex digits)."
+    )
+    compatibility_date: dt.date = Field(
+        DEFAULT_COMPATIBILITY_DATE, description="Workers runtime compatibility date."
+    )
+    compatibility_flags: list[str] = Field(
+        default_factory=lambda: ["python_workers"],
+        description="Workers compatibility flags; Python Workers need 'python_workers'.",
+    )
+    workers_dev: bool = Field(True, description="Serve on the account's workers.dev subdomain.")
+    routes: list[str] = Field(
+        default_factory=list, description="Zone routes such as 'mcp.example.com/*'."
+    )
+    cpu_ms: int | None = Field(
+        None, ge=10, le=300_000, description="CPU time limit per request in milliseconds."
+    )
+
+    @field_validator("compatibility_date")
+    @classmethod
+    def _not_in_future(cls, value: dt.date) -> dt.date:
+        if value > dt.date.today():
+            raise ValueError("compatibility_date cannot be in the future")
+        return value
+
+    @field_validator("compatibility_flags")
+    @classmethod
+    def _has_python_flag(cls, value: list[str]) -> list[str]:
+        if "python_workers" not in value:
+            raise ValueError(
+                "compatibility_flags must include 'python_workers' for a Python server"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class WorkersTarget:
+    name: str = "workers"
+    title: str = "Cloudflare Workers"
+    options_model: type[TargetOptions] = WorkersOptions
+    supports_iam_auth: bool = False
+
+
+TARGET = WorkersTarget()
