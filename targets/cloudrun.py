@@ -21,13 +21,7 @@ ImageRepository = Annotated[
         examples=["europe-west1-docker.pkg.dev/acme-mcp/mcp"],
     ),
 ]
-PinnedImage = Annotated[
-    str,
-    Field(
-        pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$",
-        description="Base image pinned by digest: REPOSITORY@sha256:<64 hex digits>.",
-    ),
-]
+PinnedImage = Annotated[str, Field(pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$")]
 
 
 def _memory_mib(value: str) -> int:
@@ -49,7 +43,9 @@ class CloudRunOptions(TargetOptions):
         None, description="Image repository the image is pushed to (no tag, no digest)."
     )
     base: PinnedImage | None = Field(
-        None, description="Base image with the spec's Python, pinned by digest."
+        None,
+        description="Base image with the spec's Python, pinned by digest: "
+        "REPOSITORY@sha256:<64 hex digits>.",
     )
     platforms: list[Platform] = Field(
         default_factory=lambda: list[Platform](["linux/amd64"]),

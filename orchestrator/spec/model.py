@@ -151,8 +151,8 @@ class ServerSection(StrictModel):
 class SecretDeclaration(StrictModel):
     """`[secrets.<NAME>]`: a secret the server reads from the environment variable NAME."""
 
-    description: str = ""
-    required: bool = True
+    description: str = Field("", description="What the secret is for (shown to people).")
+    required: bool = Field(True, description="A deploy fails when a required secret has no value.")
     source: SecretSource | None = Field(
         None, description="Default source for every environment (built-in default: env:NAME)."
     )
@@ -198,15 +198,21 @@ class TargetsTable(StrictModel):
 class EnvironmentSection(StrictModel):
     """`[environments.<name>]`: a layer over the spec's top level."""
 
-    description: str = ""
+    description: str = Field("", description="What the environment is for.")
     promote_from: EnvName | None = Field(
         None, description="Environment whose deployed artifact this one receives, by digest."
     )
-    config: dict[EnvVarName, ConfigValue] = Field(default_factory=dict)
+    config: dict[EnvVarName, ConfigValue] = Field(
+        default_factory=dict, description="Config values that replace or add to `[config]`."
+    )
     secrets: dict[EnvVarName, SecretSource] = Field(
         default_factory=dict, description="Where each declared secret's value comes from."
     )
-    targets: TargetsTable = Field(default_factory=TargetsTable)
+    targets: TargetsTable = Field(
+        default_factory=TargetsTable,
+        description="Target options that replace `[targets.<name>]` values here "
+        "(`targets.lambda.memory = 1024`).",
+    )
 
 
 class ServerSpec(StrictModel):
@@ -218,10 +224,14 @@ class ServerSpec(StrictModel):
     config: dict[EnvVarName, ConfigValue] = Field(
         default_factory=dict, description="Plain environment variables, on every target."
     )
-    secrets: dict[EnvVarName, SecretDeclaration] = Field(default_factory=dict)
+    secrets: dict[EnvVarName, SecretDeclaration] = Field(
+        default_factory=dict, description="Declared secrets, by environment variable name."
+    )
     auth: AuthSection = Field(default_factory=AuthSection)
     targets: TargetsTable = Field(default_factory=TargetsTable)
-    environments: dict[EnvName, EnvironmentSection] = Field(default_factory=dict)
+    environments: dict[EnvName, EnvironmentSection] = Field(
+        default_factory=dict, description="Environments; `local` exists even when not written."
+    )
     smoke: SmokeSection = Field(default_factory=SmokeSection)
 
     def environment_names(self) -> list[str]:
@@ -276,7 +286,13 @@ def spec_model() -> type[ServerSpec]:
         "ServerSpec",
         __base__=ServerSpec,
         targets=(targets_table, Field(default_factory=targets_table)),
-        environments=(dict[EnvName, environment], Field(default_factory=dict)),
+        environments=(
+            dict[EnvName, environment],
+            Field(
+                default_factory=dict,
+                description=ServerSpec.model_fields["environments"].description,
+            ),
+        ),
     )
     return model
 

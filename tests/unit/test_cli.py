@@ -1,0 +1,157 @@
+"""The command line: text and --json output, exit codes, init, schema, explain."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from orchestrator import __version__
+from orchestrator.cli.app import render_help
+from tests.conftest import EXAMPLE_SPEC, MINIMAL, REPO, CliResult
+
+Run = Callable[..., CliResult]
+HELP_FILE = REPO / "orchestrator" / "cli" / "help.txt"
+CANARY = "sk-canary-5f2b9d7e41"
+
+
+def test_fast_help_is_exactly_clicks_help(run_cli: Run) -> None:
+    assert HELP_FILE.read_text() == render_help(), (
+        "help.txt is stale: python -m orchestrator.cli.app > orchestrator/cli/help.txt"
+    )
+    result = run_cli("--help")
+    assert result.code == 0 and result.out == render_help()
+
+
+def test_version(run_cli: Run) -> None:
+    assert run_cli("--version").out == f"mcp-deploy {__version__}\n"
+
+
+def test_validate_example_text_and_json(run_cli: Run) -> None:
+    text = run_cli("--spec", str(EXAMPLE_SPEC), "validate")
+    assert text.code == 0, text.err
+    assert "toolbox" in text.out and "prod (from staging)" in text.out
+    data = run_cli("--spec", str(EXAMPLE_SPEC), "validate", "--json").json()
+    assert data["ok"] is True
+    assert data["targets"] == ["cloudrun", "lambda", "workers"]
+    assert [e["name"] for e in data["environments"]] == ["local", "staging", "prod"]
+
+
+def test_validate_finds_spec_from_cwd(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(EXAMPLE_SPEC.parent / "toolbox")
+    assert run_cli("validate").code == 0
+
+
+def test_invalid_spec_exits_2_with_located_errors(
+    run_cli: Run, project: Callable[..., Path]
+) -> None:
+    path = project(MINIMAL + f'\n[environments.dev]\nsecrets.MCP_AUTH_TOKEN = "{CANARY}"\n')
+    result = run_cli("--spec", str(path), "validate")
+    assert result.code == 2
+    assert f"{path}:8: environments.dev.secrets.MCP_AUTH_TOKEN" in result.err
+    assert "Traceback" not in result.err
+    assert CANARY not in result.err + result.out
+    data = run_cli("--spec", str(path), "validate", "--json").json()
+    assert data["ok"] is False
+    assert data["errors"][0]["line"] == 8
+    assert data["errors"][0]["path"] == "environments.dev.secrets.MCP_AUTH_TOKEN"
+
+
+def test_validate_unknown_env_suggests(run_cli: Run) -> None:
+    result = run_cli("--spec", str(EXAMPLE_SPEC), "validate", "--env", "prd")
+    assert result.code == 2
+    assert "did you mean 'prod'?" in result.err
+
+
+def test_usage_error_exits_2(run_cli: Run) -> None:
+    assert run_cli("valdate").code == 2
+    assert run_cli("config", "explain", "--set", "novalue").code == 2
+
+
+def test_schema_is_valid_and_accepts_the_example(run_cli: Run) -> None:
+    import json
+
+    schema = json.loads(run_cli("schema").out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    document = tomllib.loads(EXAMPLE_SPEC.read_text())
+    document["targets"]["workers"]["compatibility_date"] = "2025-09-01"
+    jsonschema.validate(document, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**document, "targets": {"lamda": {}}}, schema)
+
+
+def test_schema_to_file(run_cli: Run, tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    assert run_cli("schema", "--output", str(out)).code == 0
+    assert '"mcp-deploy spec"' in out.read_text()
+
+
+def test_explain_json_has_every_layer(run_cli: Run) -> None:
+    result = run_cli(
+        "--spec",
+        str(EXAMPLE_SPEC),
+        "config",
+        "explain",
+        "--env",
+        "staging",
+        "--target",
+        "lambda",
+        "--set",
+        "timeout=90",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    settings = {s["key"]: (s["value"], s["layer"]) for s in result.json()["settings"]}
+    assert settings["targets.lambda.timeout"] == (90, "flag")
+    assert settings["targets.lambda.memory"] == (1024, "environment")
+    assert settings["targets.lambda.region"] == ("eu-west-1", "spec")
+    assert settings["targets.lambda.ephemeral_storage"] == (512, "default")
+    assert settings["secrets.TOOLBOX_API_KEY"] == ("env:STAGING_TOOLBOX_KEY", "environment")
+
+
+def test_explain_text_shows_sources_not_values(
+    run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGING_TOOLBOX_KEY", CANARY)
+    result = run_cli(
+        "--spec", str(EXAMPLE_SPEC), "config", "explain", "--env", "staging", "--target", "cloudrun"
+    )
+    assert result.code == 0, result.err
+    assert "env:STAGING_TOOLBOX_KEY" in result.out
+    assert "environment staging" in result.out
+    assert CANARY not in result.out
+
+
+def test_init_scaffolds_a_valid_project_and_never_overwrites(run_cli: Run, tmp_path: Path) -> None:
+    target = tmp_path / "My Server"
+    created = run_cli("init", str(target), "--json").json()
+    assert created["name"] == "my-server"
+    spec = target / "mcp-deploy.toml"
+    assert (target / "my_server" / "app.py").is_file()
+    assert run_cli("--spec", str(spec), "validate").code == 0
+    before = spec.read_text()
+    again = run_cli("init", str(target))
+    assert again.code == 2 and "already exists" in again.err
+    assert spec.read_text() == before
+
+
+def test_init_rejects_undeployable_name(run_cli: Run, tmp_path: Path) -> None:
+    result = run_cli("init", str(tmp_path / "x"), "--name", "Bad_Name")
+    assert result.code == 2 and "--name" in result.err
+    assert not (tmp_path / "x").exists()
+
+
+def test_internal_errors_are_reported_without_traceback(
+    run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("orchestrator.spec.loader.load_spec", explode)
+    result = run_cli("--spec", str(EXAMPLE_SPEC), "validate")
+    assert result.code == 70
+    assert "internal error: RuntimeError: boom" in result.err
+    assert "Traceback" not in result.err
