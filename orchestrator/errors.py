@@ -70,3 +70,28 @@ class SpecError(InputError):
 def input_error(where: str, message: str, hint: str | None = None) -> InputError:
     """Shorthand for a single-issue `InputError` that is not about the spec file."""
     return InputError([Issue(where=where, message=message, hint=hint)])
+
+
+class OperationError(Exception):
+    """An operation ran and failed (a build, a push, a deploy). Exit code 1.
+
+    `message` says what failed in user terms; `hint` says what to do; `detail` carries tool
+    output worth showing (never secret values).
+    """
+
+    def __init__(self, message: str, hint: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.detail = detail
+
+    def render(self) -> str:
+        lines = [f"error: {self.message}"]
+        if self.detail:
+            lines += ["  " + line for line in self.detail.rstrip().splitlines()]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.message, "hint": self.hint, "detail": self.detail}

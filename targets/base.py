@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from orchestrator.artifacts import Artifact
+    from orchestrator.build.context import BuildContext
 
 
 class TargetOptions(BaseModel):
@@ -14,6 +18,9 @@ class TargetOptions(BaseModel):
 
     # Options that must be set before this target can deploy to any environment but `local`.
     cloud_fields: ClassVar[tuple[str, ...]] = ()
+    # Options that shape the artifact itself: set once at the top level, never per environment,
+    # because every environment receives the same artifact.
+    build_fields: ClassVar[tuple[str, ...]] = ()
 
 
 class Target(Protocol):
@@ -37,4 +44,13 @@ class Target(Protocol):
     @property
     def supports_iam_auth(self) -> bool:
         """True when the platform can check callers with its own IAM (`auth.mode = "iam"`)."""
+        ...
+
+
+@runtime_checkable
+class Packager(Protocol):
+    """A target that can build its artifact (`mcp-deploy build`)."""
+
+    def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
+        """Build the artifact from the spec's top-level options (never an environment's)."""
         ...

@@ -36,6 +36,7 @@ class CloudRunOptions(TargetOptions):
     """`[targets.cloudrun]`."""
 
     cloud_fields: ClassVar[tuple[str, ...]] = ("project", "region", "registry")
+    build_fields: ClassVar[tuple[str, ...]] = ("base", "platforms")
 
     project: GcpProject | None = Field(None, description="GCP project id.")
     region: GcpRegion | None = Field(None, description="Cloud Run region.")

@@ -17,6 +17,7 @@ class WorkersOptions(TargetOptions):
     """`[targets.workers]`."""
 
     cloud_fields: ClassVar[tuple[str, ...]] = ("account_id",)
+    build_fields: ClassVar[tuple[str, ...]] = ("compatibility_date", "compatibility_flags")
 
     account_id: str | None = Field(
         None, pattern=r"^[0-9a-f]{32}$", description="Cloudflare account id (32 hex digits)."

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from orchestrator import __version__
-from orchestrator.cli.render import OutputMode, emit_input_error, emit_internal_error, emit_json
+from orchestrator.cli.render import (
+    OutputMode,
+    emit_input_error,
+    emit_internal_error,
+    emit_json,
+    emit_operation_error,
+)
 
 if TYPE_CHECKING:
     from orchestrator.spec.loader import LoadedSpec
@@ -158,6 +164,33 @@ def schema(output: Path | None) -> None:
         click.echo(f"wrote {output}", err=True)
 
 
+@cli.command()
+@click.option(
+    "--target",
+    default="all",
+    show_default=True,
+    help="Target to build, or 'all' (every buildable target the spec declares).",
+)
+@json_option
+@click.pass_context
+def build(ctx: click.Context, target: str, as_json: bool) -> None:
+    """Build the server's artifacts: reproducible, with no environment config or secrets."""
+    from orchestrator.build.pipeline import build as build_artifacts
+    from orchestrator.cli.render import progress_reporter
+
+    loaded = _load(ctx)
+    with progress_reporter(enabled=not as_json) as progress:
+        artifacts = build_artifacts(loaded, target, progress)
+    if as_json:
+        emit_json({"ok": True, "artifacts": [artifact.to_dict() for artifact in artifacts]})
+        return
+    for artifact in artifacts:
+        click.echo(
+            f"{artifact.kind:<15} {artifact.digest}  {artifact.size / 2**20:6.1f} MiB  "
+            f"{artifact.path}"
+        )
+
+
 @cli.group()
 def config() -> None:
     """Inspect the effective configuration."""
@@ -228,13 +261,16 @@ def render_help() -> str:
 
 def run(args: list[str]) -> int:
     """Invoke the click group and map outcomes to exit codes (never a traceback for bad input)."""
-    from orchestrator.errors import InputError
+    from orchestrator.errors import InputError, OperationError
 
     try:
         cli.main(args=args, prog_name="mcp-deploy", standalone_mode=False)
     except InputError as error:
         emit_input_error(error)
         return EXIT_INPUT
+    except OperationError as error:
+        emit_operation_error(error)
+        return EXIT_FAILED
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from orchestrator.environments import ResolvedEnvironment, Setting
-    from orchestrator.errors import InputError
+    from orchestrator.errors import InputError, OperationError
 
 
 class OutputMode:
@@ -30,6 +31,29 @@ def emit_input_error(error: InputError) -> None:
         emit_json(error.to_dict())
     else:
         click.echo(error.render(), err=True)
+
+
+def emit_operation_error(error: OperationError) -> None:
+    """A failed operation: JSON on stdout under `--json`, else readable lines on stderr."""
+    if OutputMode.json:
+        emit_json(error.to_dict())
+    else:
+        click.echo(error.render(), err=True)
+
+
+@contextmanager
+def progress_reporter(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A callback that shows the current step (a spinner on a terminal, lines otherwise)."""
+    if not enabled:
+        yield lambda _step: None
+        return
+    if not sys.stderr.isatty():
+        yield lambda step: click.echo(f"... {step}", err=True)
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status("building") as status:
+        yield lambda step: status.update(step)
 
 
 def emit_internal_error(error: BaseException) -> None:

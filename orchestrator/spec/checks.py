@@ -30,6 +30,7 @@ def check_spec(loaded: LoadedSpec) -> list[Issue]:
         *_local_sources(loaded),
         *_smoke(loaded),
         *_environment_targets(loaded),
+        *_build_fields_not_per_environment(loaded),
         *_files(loaded),
     ]
 
@@ -161,6 +162,18 @@ def _environment_targets(loaded: LoadedSpec) -> Iterator[Issue]:
                 effective_options(loaded, target, env_name)
             except InputError as exc:
                 yield from exc.issues
+
+
+def _build_fields_not_per_environment(loaded: LoadedSpec) -> Iterator[Issue]:
+    for env_name, env in loaded.spec.environments.items():
+        for target, overrides in env.targets.declared().items():
+            model = registry()[target].options_model
+            for name in sorted(overrides.model_fields_set & set(model.build_fields)):
+                yield loaded.issue(
+                    ("environments", env_name, "targets", target, name),
+                    f"'{name}' shapes the artifact, which is the same in every environment",
+                    f"set it once under [targets.{target}]",
+                )
 
 
 def _files(loaded: LoadedSpec) -> Iterator[Issue]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from targets.base import TargetOptions
+
+if TYPE_CHECKING:
+    from orchestrator.artifacts import Artifact
+    from orchestrator.build.context import BuildContext
 
 AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$", examples=["eu-west-1"])]
 
@@ -16,6 +20,7 @@ class LambdaOptions(TargetOptions):
     """`[targets.lambda]`."""
 
     cloud_fields: ClassVar[tuple[str, ...]] = ("region",)
+    build_fields: ClassVar[tuple[str, ...]] = ("arch",)
 
     region: AwsRegion | None = Field(None, description="AWS region to deploy to.")
     memory: int = Field(512, ge=128, le=10240, description="Memory in MB (128-10240).")
@@ -46,6 +51,13 @@ class LambdaTarget:
     title: str = "AWS Lambda"
     options_model: type[TargetOptions] = LambdaOptions
     supports_iam_auth: bool = True
+
+    def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
+        """The Lambda zip (see `targets.aws_lambda.package`)."""
+        from targets.aws_lambda.package import package_lambda
+
+        assert isinstance(options, LambdaOptions)
+        return package_lambda(context, options)
 
 
 TARGET = LambdaTarget()

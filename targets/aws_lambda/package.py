@@ -1,0 +1,134 @@
+"""Package a server as a Lambda zip: vendored dependencies + the app + the runtime shim.
+
+Layout at the zip root (`/var/task` at run time, which Lambda puts on sys.path):
+the vendored packages, the server's selected files, `mcp_deploy_lambda.py` (the handler) and
+`mcp_deploy_runtime.json` (entry, paths, auth mode: no environment config, no secrets). Every
+.py has an unchecked-hash .pyc compiled by the target's Python, so cold starts skip
+compilation even though the task directory is read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from orchestrator import __version__
+from orchestrator.artifacts import Artifact
+from orchestrator.build.archive import Entry, build_epoch, write_zip
+from orchestrator.build.bytecode import compile_tree
+from orchestrator.build.context import BuildContext, InputsHash
+from orchestrator.build.sources import select_sources
+from orchestrator.build.vendor import find_requirements, vendor
+from orchestrator.errors import OperationError
+from targets.aws_lambda import LambdaOptions
+
+TASK_ROOT = "/var/task"
+HANDLER = "mcp_deploy_lambda.handler"
+SHIM = Path(__file__).with_name("shim") / "mcp_deploy_lambda.py"
+SHIM_REQUIREMENTS = ("mangum==0.22.0",)
+RUNTIME_CONFIG_NAME = "mcp_deploy_runtime.json"
+
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+MAX_ZIPPED = 50 * 1024 * 1024
+MAX_UNZIPPED = 250 * 1024 * 1024
+
+
+def runtime_config(context: BuildContext) -> bytes:
+    spec = context.loaded.spec
+    config = {
+        "entry": spec.server.entry,
+        "path": spec.server.path,
+        "health_path": spec.server.health_path,
+        "auth": {"mode": spec.auth.mode, "token_env": spec.auth.token_secret},
+        "secrets": sorted(spec.secrets),
+    }
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+
+
+def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
+    """Build (or find in the store) the Lambda zip for the spec's server."""
+    spec = context.loaded.spec
+    python = spec.server.python
+    found = find_requirements(context.project_dir)
+    requirements = (*(found.lines if found else ()), *SHIM_REQUIREMENTS)
+    origin = str(found.origin) if found else "the Lambda shim"
+
+    context.progress(f"vendoring dependencies for {options.arch}, Python {python}")
+    site, vendor_key = vendor(
+        requirements, arch=options.arch, python=python, prefix=TASK_ROOT, origin=origin
+    )
+    sources = select_sources(context.source_dir, spec.server)
+    config = runtime_config(context)
+
+    inputs = InputsHash("lambda-zip")
+    inputs.add("mcp-deploy", __version__)
+    inputs.add("vendor", vendor_key)
+    inputs.add("epoch", str(build_epoch()))
+    inputs.add_file("shim", SHIM)
+    inputs.add("runtime-config", config)
+    for relative, path in sources.items():
+        inputs.add_file(f"source:{relative}", path)
+    inputs_hash = inputs.hexdigest()
+    cached = context.store.find("lambda-zip", inputs_hash)
+    if cached is not None:
+        context.progress("unchanged inputs: reusing the stored zip")
+        return cached
+
+    context.progress("compiling the app")
+    with tempfile.TemporaryDirectory(prefix="mcp-deploy-lambda-") as scratch:
+        stage = Path(scratch) / "app"
+        stage.mkdir()
+        for relative, path in sources.items():
+            destination = stage / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+        shutil.copyfile(SHIM, stage / SHIM.name)
+        (stage / RUNTIME_CONFIG_NAME).write_bytes(config)
+        compile_tree(stage, python=python, prefix=TASK_ROOT)
+
+        entries = _entries(site) | _entries(stage, clash_with=site)
+        unzipped = sum(entry.size() for entry in entries.values())
+        if unzipped > MAX_UNZIPPED:
+            raise OperationError(
+                f"the Lambda package would be {unzipped / 2**20:.1f} MiB unzipped; Lambda "
+                f"allows {MAX_UNZIPPED // 2**20} MiB",
+                hint="drop unneeded dependencies, or deploy to Cloud Run (no such limit)",
+            )
+        context.progress("writing the zip")
+        zip_path = Path(scratch) / "lambda.zip"
+        write_zip(entries.values(), zip_path)
+        zipped = zip_path.stat().st_size
+        if zipped > MAX_ZIPPED:
+            raise OperationError(
+                f"the Lambda zip is {zipped / 2**20:.1f} MiB; direct upload allows "
+                f"{MAX_ZIPPED // 2**20} MiB",
+                hint="drop unneeded dependencies or exclude files with server.exclude",
+            )
+        digest, size, stored = context.store.add_file(zip_path)
+    artifact = Artifact(
+        kind="lambda-zip",
+        target="lambda",
+        digest=digest,
+        size=size,
+        inputs_hash=inputs_hash,
+        path=stored,
+    )
+    context.store.record(artifact)
+    return artifact
+
+
+def _entries(root: Path, clash_with: Path | None = None) -> dict[str, Entry]:
+    found: dict[str, Entry] = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        if clash_with is not None and (clash_with / relative).exists():
+            raise OperationError(
+                f"'{relative}' is both a file of the server and of a vendored dependency",
+                hint="rename the server's module, or leave the file out with server.exclude",
+            )
+        found[relative] = Entry(relative, source=path)
+    return found

@@ -1,0 +1,139 @@
+"""Lambda entry of an mcp-deploy artifact (handler `mcp_deploy_lambda.handler`).
+
+Goes into the zip, next to the server's code and its vendored dependencies. At cold start
+(module import, Lambda's init phase) it:
+1. reads `mcp_deploy_runtime.json` (written at build time: entry, paths, auth mode — no
+   environment config, no secret values);
+2. if the deployment configured `MCP_DEPLOY_SECRET_ARNS` (a JSON object NAME → Secrets
+   Manager ARN), fetches each secret and sets environment variable NAME to its value;
+3. imports the ASGI app and enters its lifespan once, on a loop kept for the process's life.
+
+Each invocation (a Function URL / HTTP API payload 2.0 event) is checked against the auth mode
+— for `bearer`, the `Authorization: Bearer <token>` header is compared in constant time with
+the token secret — and then handed to the app through Mangum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import hmac
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mangum import Mangum
+from mangum.protocols import LifespanCycle
+
+RUNTIME_CONFIG = Path(__file__).with_name("mcp_deploy_runtime.json")
+SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
+
+
+def load_secrets_from_secrets_manager() -> None:
+    """Set each configured secret as an environment variable of the same name."""
+    raw = os.environ.get(SECRET_ARNS_VARIABLE)
+    if not raw:
+        return
+    arns: dict[str, str] = json.loads(raw)
+    import boto3  # type: ignore[import-not-found]  # provided by the Lambda Python runtime
+
+    client = boto3.client("secretsmanager")
+    for name, arn in sorted(arns.items()):
+        os.environ[name] = client.get_secret_value(SecretId=arn)["SecretString"]
+
+
+def import_app(entry: str) -> Any:
+    module_name, _, attribute = entry.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class _WithLifespanState:
+    """Give each request scope a copy of the lifespan state, as ASGI servers do."""
+
+    def __init__(self, app: Any, state: dict[str, Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "state": dict(self.state)}
+        await self.app(scope, receive, send)
+
+
+class LifespanOnce:
+    """Mangum with the ASGI lifespan entered once per execution environment.
+
+    Mangum's own lifespan support runs startup and shutdown around every invocation, which
+    costs time and breaks apps whose startup may run only once (the MCP SDK's session
+    manager). Here startup runs at cold start on a persistent event loop; requests run on
+    that same loop; shutdown runs when the process exits.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self._lifespan: LifespanCycle | None = LifespanCycle(app, "auto")
+        self._lifespan.__enter__()
+        state = dict(self._lifespan.lifespan_state)
+        self._mangum = Mangum(_WithLifespanState(app, state), lifespan="off")
+        atexit.register(self.close)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        asyncio.set_event_loop(self.loop)
+        return self._mangum(event, context)
+
+    def close(self) -> None:
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is not None and not self.loop.is_closed():
+            lifespan.__exit__(None, None, None)
+            self.loop.close()
+
+
+def _header(event: dict[str, Any], name: str) -> str:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return ""
+
+
+class Gate:
+    """The auth check in front of the app."""
+
+    def __init__(self, mode: str, token_env: str, health_path: str | None) -> None:
+        self.mode = mode
+        self.health_path = health_path
+        self._token = os.environ.get(token_env, "").encode() if mode == "bearer" else b""
+        if mode == "bearer" and not self._token:
+            raise RuntimeError(
+                f"auth.mode is 'bearer' but the token secret {token_env} is empty or not set"
+            )
+
+    def allows(self, event: dict[str, Any]) -> bool:
+        if self.mode != "bearer" or event.get("rawPath") == self.health_path:
+            return True
+        scheme, _, presented = _header(event, "authorization").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), self._token
+        )
+
+
+UNAUTHORIZED: dict[str, Any] = {
+    "statusCode": 401,
+    "headers": {"content-type": "application/json", "www-authenticate": 'Bearer realm="mcp"'},
+    "body": json.dumps({"error": "unauthorized", "hint": "send Authorization: Bearer <token>"}),
+    "isBase64Encoded": False,
+}
+
+_config = json.loads(RUNTIME_CONFIG.read_text(encoding="utf-8"))
+load_secrets_from_secrets_manager()
+_gate = Gate(_config["auth"]["mode"], _config["auth"]["token_env"], _config.get("health_path"))
+_adapter = LifespanOnce(import_app(_config["entry"]))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda handler: authorise, then serve the request with the server's ASGI app."""
+    if not _gate.allows(event):
+        return dict(UNAUTHORIZED)
+    return _adapter(event, context)
