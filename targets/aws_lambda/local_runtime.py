@@ -29,8 +29,18 @@ def runtime_python(minor: str) -> Path:
     uv = uv_binary()
     for argv in (
         [uv, "venv", "--quiet", "--python", find_python(minor), str(partial)],
-        [uv, "pip", "install", "--quiet", "--python", str(partial / "bin" / "python"),
-         "--only-binary", ":all:", "--compile-bytecode", AWSLAMBDARIC],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(partial / "bin" / "python"),
+            "--only-binary",
+            ":all:",
+            "--compile-bytecode",
+            AWSLAMBDARIC,
+        ],
     ):
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:

@@ -9,17 +9,14 @@ compilation even though the task directory is read-only.
 
 from __future__ import annotations
 
-import json
-import shutil
 import tempfile
 from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.artifacts import Artifact
+from orchestrator.build.app import AppPart
 from orchestrator.build.archive import Entry, build_epoch, write_zip
-from orchestrator.build.bytecode import compile_tree
 from orchestrator.build.context import BuildContext, InputsHash
-from orchestrator.build.sources import select_sources
 from orchestrator.build.vendor import find_requirements, vendor
 from orchestrator.errors import OperationError
 from targets.aws_lambda import LambdaOptions
@@ -28,23 +25,10 @@ TASK_ROOT = "/var/task"
 HANDLER = "mcp_deploy_lambda.handler"
 SHIM = Path(__file__).with_name("shim") / "mcp_deploy_lambda.py"
 SHIM_REQUIREMENTS = ("mangum==0.22.0",)
-RUNTIME_CONFIG_NAME = "mcp_deploy_runtime.json"
 
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
-
-
-def runtime_config(context: BuildContext) -> bytes:
-    spec = context.loaded.spec
-    config = {
-        "entry": spec.server.entry,
-        "path": spec.server.path,
-        "health_path": spec.server.health_path,
-        "auth": {"mode": spec.auth.mode, "token_env": spec.auth.token_secret},
-        "secrets": sorted(spec.secrets),
-    }
-    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
 def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
@@ -59,17 +43,11 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
     site, vendor_key = vendor(
         requirements, arch=options.arch, python=python, prefix=TASK_ROOT, origin=origin
     )
-    sources = select_sources(context.source_dir, spec.server)
-    config = runtime_config(context)
-
     inputs = InputsHash("lambda-zip")
     inputs.add("mcp-deploy", __version__)
     inputs.add("vendor", vendor_key)
     inputs.add("epoch", str(build_epoch()))
-    inputs.add_file("shim", SHIM)
-    inputs.add("runtime-config", config)
-    for relative, path in sources.items():
-        inputs.add_file(f"source:{relative}", path)
+    app = AppPart(context, [SHIM], inputs)
     inputs_hash = inputs.hexdigest()
     cached = context.store.find("lambda-zip", inputs_hash)
     if cached is not None:
@@ -78,15 +56,7 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
 
     context.progress("compiling the app")
     with tempfile.TemporaryDirectory(prefix="mcp-deploy-lambda-") as scratch:
-        stage = Path(scratch) / "app"
-        stage.mkdir()
-        for relative, path in sources.items():
-            destination = stage / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, destination)
-        shutil.copyfile(SHIM, stage / SHIM.name)
-        (stage / RUNTIME_CONFIG_NAME).write_bytes(config)
-        compile_tree(stage, python=python, prefix=TASK_ROOT)
+        stage = app.stage(Path(scratch) / "app", TASK_ROOT)
 
         entries = _entries(site) | _entries(stage, clash_with=site)
         unzipped = sum(entry.size() for entry in entries.values())

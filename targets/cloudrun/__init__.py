@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from targets.base import TargetOptions
+
+if TYPE_CHECKING:
+    from orchestrator.artifacts import Artifact
+    from orchestrator.build.context import BuildContext
 
 Platform = Literal["linux/amd64", "linux/arm64"]
 _MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
@@ -98,6 +102,13 @@ class CloudRunTarget:
     title: str = "Google Cloud Run"
     options_model: type[TargetOptions] = CloudRunOptions
     supports_iam_auth: bool = True
+
+    def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
+        """The OCI image (see `targets.cloudrun.package`)."""
+        from targets.cloudrun.package import package_image
+
+        assert isinstance(options, CloudRunOptions)
+        return package_image(context, options)
 
 
 TARGET = CloudRunTarget()

@@ -2,8 +2,7 @@
 
 Goes into the zip, next to the server's code and its vendored dependencies. At cold start
 (module import, Lambda's init phase) it:
-1. reads `mcp_deploy_runtime.json` (written at build time: entry, paths, auth mode — no
-   environment config, no secret values);
+1. reads `mcp_deploy_runtime.json` through `mcp_deploy_gate` (entry, paths, auth mode);
 2. if the deployment configured `MCP_DEPLOY_SECRET_ARNS` (a JSON object NAME → Secrets
    Manager ARN), fetches each secret and sets environment variable NAME to its value;
 3. imports the ASGI app and enters its lifespan once, on a loop kept for the process's life.
@@ -17,17 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import hmac
-import importlib
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from mangum import Mangum
 from mangum.protocols import LifespanCycle
+from mcp_deploy_gate import (
+    UNAUTHORIZED_BODY,
+    UNAUTHORIZED_HEADERS,
+    BearerGate,
+    import_app,
+    runtime_config,
+)
 
-RUNTIME_CONFIG = Path(__file__).with_name("mcp_deploy_runtime.json")
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 
 
@@ -42,11 +44,6 @@ def load_secrets_from_secrets_manager() -> None:
     client = boto3.client("secretsmanager")
     for name, arn in sorted(arns.items()):
         os.environ[name] = client.get_secret_value(SecretId=arn)["SecretString"]
-
-
-def import_app(entry: str) -> Any:
-    module_name, _, attribute = entry.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
 
 
 class _WithLifespanState:
@@ -98,42 +95,21 @@ def _header(event: dict[str, Any], name: str) -> str:
     return ""
 
 
-class Gate:
-    """The auth check in front of the app."""
-
-    def __init__(self, mode: str, token_env: str, health_path: str | None) -> None:
-        self.mode = mode
-        self.health_path = health_path
-        self._token = os.environ.get(token_env, "").encode() if mode == "bearer" else b""
-        if mode == "bearer" and not self._token:
-            raise RuntimeError(
-                f"auth.mode is 'bearer' but the token secret {token_env} is empty or not set"
-            )
-
-    def allows(self, event: dict[str, Any]) -> bool:
-        if self.mode != "bearer" or event.get("rawPath") == self.health_path:
-            return True
-        scheme, _, presented = _header(event, "authorization").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), self._token
-        )
-
-
 UNAUTHORIZED: dict[str, Any] = {
     "statusCode": 401,
-    "headers": {"content-type": "application/json", "www-authenticate": 'Bearer realm="mcp"'},
-    "body": json.dumps({"error": "unauthorized", "hint": "send Authorization: Bearer <token>"}),
+    "headers": UNAUTHORIZED_HEADERS,
+    "body": UNAUTHORIZED_BODY.decode(),
     "isBase64Encoded": False,
 }
 
-_config = json.loads(RUNTIME_CONFIG.read_text(encoding="utf-8"))
+_config = runtime_config()
 load_secrets_from_secrets_manager()
-_gate = Gate(_config["auth"]["mode"], _config["auth"]["token_env"], _config.get("health_path"))
+_gate = BearerGate.from_config(_config)
 _adapter = LifespanOnce(import_app(_config["entry"]))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda handler: authorise, then serve the request with the server's ASGI app."""
-    if not _gate.allows(event):
+    if not _gate.allows(str(event.get("rawPath", "")), _header(event, "authorization")):
         return dict(UNAUTHORIZED)
     return _adapter(event, context)

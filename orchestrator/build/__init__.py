@@ -1,0 +1,1 @@
+"""Building artifacts: sources, vendored dependencies, bytecode, deterministic archives, store."""

@@ -1,0 +1,56 @@
+"""The server's own part of an artifact: its selected files, the runtime shims, the runtime
+config, all compiled for the target's Python. Shared by every packager."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from orchestrator.build.bytecode import compile_tree
+from orchestrator.build.context import BuildContext, InputsHash
+from orchestrator.build.sources import select_sources
+
+RUNTIME_CONFIG_NAME = "mcp_deploy_runtime.json"
+GATE = Path(__file__).resolve().parent.parent.parent / "targets" / "shim" / "mcp_deploy_gate.py"
+
+
+def runtime_config(context: BuildContext) -> bytes:
+    """Build-time facts the shims need: entry, paths, auth mode. No environment config."""
+    spec = context.loaded.spec
+    config = {
+        "entry": spec.server.entry,
+        "path": spec.server.path,
+        "health_path": spec.server.health_path,
+        "auth": {"mode": spec.auth.mode, "token_env": spec.auth.token_secret},
+        "secrets": sorted(spec.secrets),
+    }
+    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+
+
+class AppPart:
+    """The server's files plus `shims`, hashed into `inputs`, staged on demand."""
+
+    def __init__(self, context: BuildContext, shims: list[Path], inputs: InputsHash) -> None:
+        self.context = context
+        self.shims = [GATE, *shims]
+        self.sources = select_sources(context.source_dir, context.loaded.spec.server)
+        self.config = runtime_config(context)
+        inputs.add("runtime-config", self.config)
+        for shim in self.shims:
+            inputs.add_file(f"shim:{shim.name}", shim)
+        for relative, path in self.sources.items():
+            inputs.add_file(f"source:{relative}", path)
+
+    def stage(self, directory: Path, prefix: str) -> Path:
+        """Copy everything into `directory` and compile it as if it lived at `prefix`."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for relative, path in self.sources.items():
+            destination = directory / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+        for shim in self.shims:
+            shutil.copyfile(shim, directory / shim.name)
+        (directory / RUNTIME_CONFIG_NAME).write_bytes(self.config)
+        compile_tree(directory, python=self.context.loaded.spec.server.python, prefix=prefix)
+        return directory

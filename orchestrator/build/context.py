@@ -1,0 +1,59 @@
+"""What a target's packager gets: the spec, where to store artifacts, and a progress callback."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator.build.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from orchestrator.spec.loader import LoadedSpec
+
+
+def _silent(_step: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Inputs of one build. Build options come from the spec's top level only: an artifact
+    is the same for every environment."""
+
+    loaded: LoadedSpec
+    store: ArtifactStore
+    progress: Callable[[str], None] = field(default=_silent)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.loaded.root
+
+    @property
+    def source_dir(self) -> Path:
+        return (self.loaded.root / self.loaded.spec.server.source).resolve()
+
+
+class InputsHash:
+    """Accumulates everything an artifact is built from into one sha256."""
+
+    def __init__(self, kind: str) -> None:
+        self._hash = hashlib.sha256(kind.encode())
+
+    def add(self, label: str, data: bytes | str) -> None:
+        payload = data.encode() if isinstance(data, str) else data
+        self._hash.update(f"\0{label}\0{len(payload)}\0".encode())
+        self._hash.update(payload)
+
+    def add_file(self, label: str, path: Path) -> None:
+        self.add(label, path.read_bytes())
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def default_store(loaded: LoadedSpec) -> ArtifactStore:
+    """`<project>/.mcp-deploy/store`."""
+    return ArtifactStore(loaded.root / ".mcp-deploy" / "store")

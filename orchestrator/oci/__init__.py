@@ -1,0 +1,1 @@
+"""OCI images without a daemon: references, a distribution-API client, and image assembly."""

@@ -1,0 +1,231 @@
+"""A small client for the OCI distribution API: enough to pull a base image and push images
+and artifacts by digest.
+
+Authentication follows the registry's challenge: basic credentials, or a bearer token fetched
+from the realm it names (with docker's credentials, see `credentials`). Transient failures
+(connection errors, 429, 5xx) are retried with exponential backoff. Blobs already present are
+not uploaded again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import OperationError
+from orchestrator.oci.credentials import credentials_for
+from orchestrator.oci.media import ACCEPT_ANY_MANIFEST
+from orchestrator.oci.reference import Reference
+
+RETRIES = 4
+BACKOFF_SECONDS = 0.5
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class RegistryClient:
+    """One registry (`host[:port]`), one repository at a time."""
+
+    def __init__(self, registry: str, scheme: str, sleep: Callable[[float], None] = time.sleep):
+        self.registry = registry
+        self.base = f"{scheme}://{registry}"
+        self._authorization: str | None = None
+        self._sleep = sleep
+
+    @classmethod
+    def for_reference(cls, reference: Reference) -> RegistryClient:
+        return cls(reference.registry, reference.scheme)
+
+    # -- transport ---------------------------------------------------------------------
+    def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Response:
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return Response(answer.status, _lower(answer.headers), answer.read())
+        except urllib.error.HTTPError as error:
+            return Response(error.code, _lower(error.headers), error.read())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        scope: str = "",
+        ok: tuple[int, ...] = (200,),
+    ) -> Response:
+        """Send with auth and retries; raise `OperationError` unless the status is in `ok`."""
+        url = path if path.startswith("http") else self.base + path
+        wanted = dict(headers or {})
+        last: Exception | Response | None = None
+        for attempt in range(RETRIES):
+            if self._authorization:
+                wanted["Authorization"] = self._authorization
+            try:
+                answer = self._send(method, url, body, wanted)
+            except (urllib.error.URLError, OSError) as exc:
+                last = exc
+            else:
+                if answer.status == 401 and self._authenticate(answer, scope):
+                    continue
+                if answer.status in ok:
+                    return answer
+                last = answer
+                if answer.status != 429 and answer.status < 500:
+                    break
+            self._sleep(BACKOFF_SECONDS * 2**attempt)
+        raise _failure(method, url, last)
+
+    def _authenticate(self, answer: Response, scope: str) -> bool:
+        """Answer a 401 challenge; True when there is something new to retry with."""
+        challenge = answer.headers.get("www-authenticate", "")
+        credentials = credentials_for(self.registry)
+        if challenge.lower().startswith("basic") and credentials:
+            token = base64.b64encode(":".join(credentials).encode()).decode()
+            fresh = f"Basic {token}"
+        elif challenge.lower().startswith("bearer"):
+            fresh = self._bearer_token(challenge, scope, credentials)
+        else:
+            return False
+        if fresh == self._authorization:
+            return False
+        self._authorization = fresh
+        return True
+
+    def _bearer_token(self, challenge: str, scope: str, credentials: tuple[str, str] | None) -> str:
+        fields = dict(part.split("=", 1) for part in _split_challenge(challenge[len("bearer ") :]))
+        params = {"service": fields.get("service", "")}
+        if scope or fields.get("scope"):
+            params["scope"] = scope or fields["scope"]
+        url = fields.get("realm", "") + "?" + urllib.parse.urlencode(params)
+        headers = {}
+        if credentials:
+            encoded = base64.b64encode(":".join(credentials).encode()).decode()
+            headers["Authorization"] = f"Basic {encoded}"
+        answer = self._send("GET", url, None, headers)
+        if answer.status != 200:
+            raise OperationError(
+                f"the registry {self.registry} refused to issue a token ({answer.status})",
+                hint="log in with 'docker login' (mcp-deploy uses docker's credentials)",
+            )
+        data = json.loads(answer.body)
+        return "Bearer " + str(data.get("token") or data.get("access_token"))
+
+    # -- manifests and blobs -----------------------------------------------------------
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str, str]:
+        """(bytes, media type, digest) of a manifest or index; the digest is verified."""
+        answer = self.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            headers={"Accept": ACCEPT_ANY_MANIFEST},
+            scope=f"repository:{repository}:pull",
+        )
+        digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+        if reference.startswith("sha256:") and digest != reference:
+            raise OperationError(f"{self.registry}/{repository}@{reference}: digest mismatch")
+        media_type = json.loads(answer.body).get("mediaType") or answer.headers.get(
+            "content-type", ""
+        )
+        return answer.body, media_type, digest
+
+    def get_blob(self, repository: str, digest: str, destination: Path) -> None:
+        """Download a blob to `destination`, verifying its digest."""
+        answer = self.request(
+            "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
+        )
+        if "sha256:" + hashlib.sha256(answer.body).hexdigest() != digest:
+            raise OperationError(f"{self.registry}/{repository}: blob {digest} is corrupt")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_suffix(".partial")
+        partial.write_bytes(answer.body)
+        partial.replace(destination)
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        answer = self.request(
+            "HEAD",
+            f"/v2/{repository}/blobs/{digest}",
+            ok=(200, 404),
+            scope=f"repository:{repository}:pull,push",
+        )
+        return answer.status == 200
+
+    def push_blob(self, repository: str, digest: str, data: bytes) -> bool:
+        """Upload a blob unless present; True when it was uploaded."""
+        if self.has_blob(repository, digest):
+            return False
+        scope = f"repository:{repository}:pull,push"
+        start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,), scope=scope)
+        location = start.headers.get("location", "")
+        if location.startswith("/"):
+            location = self.base + location
+        separator = "&" if "?" in location else "?"
+        self.request(
+            "PUT",
+            f"{location}{separator}digest={urllib.parse.quote(digest)}",
+            body=data,
+            headers={"Content-Type": "application/octet-stream"},
+            ok=(201,),
+            scope=scope,
+        )
+        return True
+
+    def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """Store a manifest under a tag or its digest; returns its digest."""
+        self.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            body=data,
+            headers={"Content-Type": media_type},
+            ok=(201,),
+            scope=f"repository:{repository}:pull,push",
+        )
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()} if headers else {}
+
+
+def _split_challenge(text: str) -> list[str]:
+    parts, current, quoted = [], "", False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        parts.append(current.strip())
+    return [p for p in parts if "=" in p]
+
+
+def _failure(method: str, url: str, last: Exception | Response | None) -> OperationError:
+    if isinstance(last, Response):
+        detail = last.body.decode("utf-8", "replace")[:1000]
+        hint = None
+        if last.status in (401, 403):
+            hint = (
+                "check your registry login ('docker login'); mcp-deploy uses docker's credentials"
+            )
+        return OperationError(f"{method} {url} failed with HTTP {last.status}", hint, detail)
+    return OperationError(
+        f"{method} {url} failed: {last}",
+        hint="is the registry reachable? transient errors were retried",
+    )

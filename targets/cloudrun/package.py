@@ -1,0 +1,162 @@
+"""Package a server as an OCI image: base (pinned by digest) + dependency layer + app layer.
+
+Assembled without a container daemon. The dependency layer (`/app/deps`) is cached by the
+vendored set's key, so an app-only change rebuilds just the small app layer (`/app/src`,
+holding the server's files, the shims and the runtime config). The image runs as uid 65532,
+starts `python3 -m mcp_deploy_serve` (uvicorn on $PORT, graceful SIGTERM) and is labelled with
+its source, revision and spec hash. Two platforms give an OCI index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from orchestrator import __version__
+from orchestrator.artifacts import Artifact
+from orchestrator.build.app import AppPart
+from orchestrator.build.archive import Entry, Layer, build_epoch, write_tar_layer
+from orchestrator.build.context import BuildContext, InputsHash
+from orchestrator.build.provenance import source_labels
+from orchestrator.build.store import ArtifactStore
+from orchestrator.build.vendor import find_requirements, vendor
+from orchestrator.errors import OperationError
+from orchestrator.oci import media
+from orchestrator.oci.image import ImageChanges, assemble, index, pull_base
+from orchestrator.oci.reference import Reference
+from targets.cloudrun import CloudRunOptions
+
+APP_ROOT = "/app/src"
+DEPS_ROOT = "/app/deps"
+SHIM = Path(__file__).with_name("shim") / "mcp_deploy_serve.py"
+SHIM_REQUIREMENTS = ("uvicorn==0.54.0",)
+PLATFORM_ARCH = {"linux/amd64": "x86_64", "linux/arm64": "arm64"}
+PORT = 8080
+USER = "65532:65532"
+
+
+def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
+    """Build (or find in the store) the server's image for `options.platforms`."""
+    spec = context.loaded.spec
+    if options.base is None:
+        raise OperationError(
+            "targets.cloudrun.base is not set: the image needs a base image",
+            hint=f"set targets.cloudrun.base to a Python {spec.server.python} image pinned by "
+            "digest (REPOSITORY@sha256:...)",
+        )
+    base_reference = Reference.parse(options.base)
+    found = find_requirements(context.project_dir)
+    requirements = (*(found.lines if found else ()), *SHIM_REQUIREMENTS)
+    origin = str(found.origin) if found else "the server shim"
+
+    inputs = InputsHash("oci-image")
+    inputs.add("mcp-deploy", __version__)
+    inputs.add("epoch", str(build_epoch()))
+    inputs.add("base", options.base)
+    vendored: dict[str, tuple[Path, str]] = {}
+    for platform in options.platforms:
+        context.progress(f"vendoring dependencies for {platform}")
+        vendored[platform] = vendor(
+            requirements,
+            arch=PLATFORM_ARCH[platform],
+            python=spec.server.python,
+            prefix=DEPS_ROOT,
+            origin=origin,
+        )
+        inputs.add(f"vendor:{platform}", vendored[platform][1])
+    app = AppPart(context, [SHIM], inputs)
+    labels = {
+        "org.opencontainers.image.title": spec.server.name,
+        "dev.mcp-deploy.spec-hash": hashlib.sha256(app.config).hexdigest(),
+        **source_labels(context.project_dir),
+    }
+    inputs.add("labels", json.dumps(labels, sort_keys=True))
+    inputs_hash = inputs.hexdigest()
+    cached = context.store.find("oci-image", inputs_hash)
+    if cached is not None:
+        context.progress("unchanged inputs: reusing the stored image")
+        return cached
+
+    changes = ImageChanges(
+        env={
+            "PYTHONPATH": f"{APP_ROOT}:{DEPS_ROOT}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PORT": str(PORT),
+        },
+        entrypoint=["python3", "-m", "mcp_deploy_serve"],
+        working_dir=APP_ROOT,
+        user=USER,
+        labels=labels,
+        exposed_port=PORT,
+        created=build_epoch(),
+    )
+    manifests: list[tuple[str, int, str]] = []
+    with tempfile.TemporaryDirectory(prefix="mcp-deploy-image-") as scratch:
+        context.progress("building the app layer")
+        stage = app.stage(Path(scratch) / "app", APP_ROOT)
+        app_layer = write_tar_layer(_tree(stage, APP_ROOT), Path(scratch) / "app.tar.gz")
+        for platform in options.platforms:
+            context.progress(f"pulling base {base_reference} for {platform}")
+            base = pull_base(base_reference, platform, context.store)
+            site, key = vendored[platform]
+            context.progress(f"dependency layer for {platform}")
+            deps_layer = _dependency_layer(context.store, site, key, Path(scratch))
+            digest, size = assemble(base, [deps_layer, app_layer], changes, context.store)
+            manifests.append((digest, size, platform))
+        if len(manifests) == 1:
+            digest, size, _ = manifests[0]
+            media_type = media.OCI_MANIFEST
+        else:
+            digest, size = index(manifests, context.store)
+            media_type = media.OCI_INDEX
+    context.store.tag_image(spec.server.name, digest, media_type, size)
+    artifact = Artifact(
+        kind="oci-image",
+        target="cloudrun",
+        digest=digest,
+        size=_image_size(context.store, digest),
+        inputs_hash=inputs_hash,
+        path=context.store.blob_path(digest),
+    )
+    context.store.record(artifact)
+    return artifact
+
+
+def _tree(directory: Path, root: str) -> list[Entry]:
+    prefix = root.strip("/")
+    return [
+        Entry(f"{prefix}/{path.relative_to(directory).as_posix()}", source=path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    ]
+
+
+def _dependency_layer(store: ArtifactStore, site: Path, key: str, scratch: Path) -> Layer:
+    """The layer of a vendored set, built once per set and kept in the store."""
+    record = store.root / "layers" / f"{key}.json"
+    if record.is_file():
+        known = json.loads(record.read_text())
+        path = store.blob_path(known["digest"])
+        if path.is_file():
+            return Layer(path, known["digest"], known["diff_id"], known["size"])
+    layer = write_tar_layer(_tree(site, DEPS_ROOT), scratch / f"deps-{key}.tar.gz")
+    store.add_file_copy(layer.path, layer.digest)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(
+        json.dumps({"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size})
+    )
+    return Layer(store.blob_path(layer.digest), layer.digest, layer.diff_id, layer.size)
+
+
+def _image_size(store: ArtifactStore, digest: str) -> int:
+    """Bytes of every blob of the image (compressed layers, configs, manifests)."""
+    document = json.loads(store.blob_path(digest).read_bytes())
+    total = store.blob_path(digest).stat().st_size
+    for child in document.get("manifests", []):
+        total += _image_size(store, child["digest"])
+    if "config" in document:
+        total += document["config"]["size"] + sum(layer["size"] for layer in document["layers"])
+    return total

@@ -1,0 +1,62 @@
+"""Container entry of an mcp-deploy image: serve the ASGI app with uvicorn on $PORT.
+
+Cloud Run's contract: listen on `$PORT` (8080 by default) on all interfaces, stop gracefully
+within the grace period after SIGTERM (uvicorn finishes in-flight requests, then runs the
+lifespan shutdown). `MCP_DEPLOY_HOST` overrides the bind address (the local emulation binds
+127.0.0.1). Requests pass the auth gate of `mcp_deploy_gate` before reaching the app.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import uvicorn
+from mcp_deploy_gate import (
+    UNAUTHORIZED_BODY,
+    UNAUTHORIZED_HEADERS,
+    BearerGate,
+    import_app,
+    runtime_config,
+)
+
+GRACE_SECONDS = 8  # Cloud Run sends SIGKILL 10 s after SIGTERM
+
+
+class GatedApp:
+    """ASGI middleware applying the auth gate to HTTP requests."""
+
+    def __init__(self, app: Any, gate: BearerGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            authorization = ""
+            for name, value in scope.get("headers", []):
+                if name == b"authorization":
+                    authorization = value.decode("latin-1")
+            if not self.gate.allows(scope.get("path", ""), authorization):
+                headers = [(k.encode(), v.encode()) for k, v in UNAUTHORIZED_HEADERS.items()]
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": UNAUTHORIZED_BODY})
+                return
+        await self.app(scope, receive, send)
+
+
+def main() -> None:
+    config = runtime_config()
+    app = GatedApp(import_app(config["entry"]), BearerGate.from_config(config))
+    uvicorn.run(
+        app,
+        host=os.environ.get("MCP_DEPLOY_HOST", "0.0.0.0"),
+        port=int(os.environ.get("PORT", "8080")),
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_graceful_shutdown=GRACE_SECONDS,
+        log_level=os.environ.get("MCP_DEPLOY_LOG_LEVEL", "info"),
+    )
+
+
+if __name__ == "__main__":
+    main()
