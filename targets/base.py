@@ -54,3 +54,7 @@ class Packager(Protocol):
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
         """Build the artifact from the spec's top-level options (never an environment's)."""
         ...
+
+    def destination(self, options: TargetOptions, server: str) -> str | None:
+        """`registry/repository` that `build --push` publishes to; None when not configured."""
+        ...

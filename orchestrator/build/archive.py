@@ -102,23 +102,28 @@ def write_tar_layer(entries: Iterable[Entry], destination: Path, epoch: int | No
             tar_hash.update(data)
             return self.sink.write(data)
 
-    with destination.open("wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-    ) as compressed:
-        with tarfile.open(fileobj=_Hashing(compressed), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for directory in directories:
-                info = tarfile.TarInfo(directory)
-                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, mtime
-                tar.addfile(info)
-            for entry in files:
-                data = entry.read()
-                info = tarfile.TarInfo(entry.path)
-                info.size, info.mtime = len(data), mtime
-                info.mode = 0o755 if entry.executable else 0o644
-                tar.addfile(info, io.BytesIO(data))
+    with (
+        destination.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as compressed,
+        tarfile.open(fileobj=_Hashing(compressed), mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for directory in directories:
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, mtime
+            tar.addfile(info)
+        for entry in files:
+            data = entry.read()
+            info = tarfile.TarInfo(entry.path)
+            info.size, info.mtime = len(data), mtime
+            info.mode = 0o755 if entry.executable else 0o644
+            tar.addfile(info, io.BytesIO(data))
     digest = hashlib.sha256(destination.read_bytes()).hexdigest()
-    return Layer(destination, f"sha256:{digest}", f"sha256:{tar_hash.hexdigest()}",
-                 destination.stat().st_size)
+    return Layer(
+        destination,
+        f"sha256:{digest}",
+        f"sha256:{tar_hash.hexdigest()}",
+        destination.stat().st_size,
+    )
 
 
 def _parents(path: str) -> list[str]:

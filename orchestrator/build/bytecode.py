@@ -22,9 +22,18 @@ def compile_tree(directory: Path, *, python: str, prefix: str, strict: bool = Tr
     it is left uncompiled (third-party packages sometimes ship templates named *.py).
     """
     argv = [
-        find_python(python), "-m", "compileall", "-q", "-j", "0",
-        "--invalidation-mode", "unchecked-hash",
-        "-s", str(directory), "-p", prefix,
+        find_python(python),
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        str(directory),
+        "-p",
+        prefix,
         str(directory),
     ]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)

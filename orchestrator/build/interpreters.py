@@ -35,7 +35,9 @@ def _candidates(minor: str) -> list[str]:
     if override:
         found.append(override)
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found += [str(p) for p in sorted((pyenv_root / "versions").glob(f"{minor}.*/bin/python{minor}"))]
+    found += [
+        str(p) for p in sorted((pyenv_root / "versions").glob(f"{minor}.*/bin/python{minor}"))
+    ]
     on_path = shutil.which(f"python{minor}")
     if on_path:
         found.append(on_path)
@@ -50,8 +52,6 @@ def find_python(minor: str) -> str:
             return candidate
     variable = "MCP_DEPLOY_PYTHON_" + minor.replace(".", "_")
     raise OperationError(
-        f"no Python {minor} interpreter found to precompile bytecode for server.python = "
-        f"\"{minor}\"",
-        hint=f"install Python {minor} (pyenv, uv python install, apt), or point {variable} "
-        "at one",
+        f'no Python {minor} interpreter found to precompile bytecode for server.python = "{minor}"',
+        hint=f"install Python {minor} (pyenv, uv python install, apt), or point {variable} at one",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from orchestrator.artifacts import Artifact
 from orchestrator.build.context import BuildContext, default_store
@@ -27,11 +28,15 @@ def build_options(loaded: LoadedSpec, target: str) -> TargetOptions:
 
 
 def build(
-    loaded: LoadedSpec, target: str = "all", progress: Callable[[str], None] | None = None
+    loaded: LoadedSpec,
+    target: str = "all",
+    progress: Callable[[str], None] | None = None,
+    push: bool = False,
 ) -> list[Artifact]:
     """Build `target` ("all": every buildable target the spec declares, else every buildable
-    target). Raises `InputError` for a target that cannot be built, `OperationError` when a
-    build fails."""
+    target); with `push`, publish each artifact whose target has a destination configured.
+    Raises `InputError` for a target that cannot be built, `OperationError` when a build or
+    a push fails."""
     buildable = buildable_targets()
     if target == "all":
         declared = [name for name in loaded.spec.targets.declared() if name in buildable]
@@ -40,7 +45,9 @@ def build(
         get_target(target)
         if target not in buildable:
             raise input_error(
-                "--target", f"target '{target}' cannot be built yet", "buildable: " + ", ".join(buildable)
+                "--target",
+                f"target '{target}' cannot be built yet",
+                "buildable: " + ", ".join(buildable),
             )
         names = [target]
     report = progress or (lambda _step: None)
@@ -53,5 +60,16 @@ def build(
             report(f"{target}: {message}")
 
         context = BuildContext(loaded=loaded, store=default_store(loaded), progress=step)
-        artifacts.append(packager.package(context, build_options(loaded, name)))
+        options = build_options(loaded, name)
+        artifact = packager.package(context, options)
+        destination = packager.destination(options, loaded.spec.server.name) if push else None
+        if destination is not None:
+            from orchestrator.oci.push import push_artifact
+            from orchestrator.oci.reference import Reference
+
+            step(f"pushing to {destination}")
+            location = push_artifact(context.store, artifact, Reference.parse(destination), step)
+            artifact = replace(artifact, location=location)
+            context.store.record(artifact)
+        artifacts.append(artifact)
     return artifacts

@@ -53,7 +53,9 @@ class ArtifactStore:
             else {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
         )
         key = "org.opencontainers.image.ref.name"
-        manifests = [m for m in index.get("manifests", []) if m.get("annotations", {}).get(key) != name]
+        manifests = [
+            m for m in index.get("manifests", []) if m.get("annotations", {}).get(key) != name
+        ]
         manifests.append(
             {"mediaType": media_type, "digest": digest, "size": size, "annotations": {key: name}}
         )

@@ -56,15 +56,26 @@ def find_requirements(project_dir: Path) -> Requirements | None:
     lock = project_dir / "uv.lock"
     if lock.is_file():
         exported = _run(
-            [uv_binary(), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project",
-             "--no-header", "--format", "requirements-txt"],
+            [
+                uv_binary(),
+                "export",
+                "--frozen",
+                "--no-dev",
+                "--no-hashes",
+                "--no-emit-project",
+                "--no-header",
+                "--format",
+                "requirements-txt",
+            ],
             cwd=project_dir,
             what=f"reading {lock}",
         )
         return Requirements(_requirement_lines(exported), lock)
     requirements = project_dir / "requirements.txt"
     if requirements.is_file():
-        return Requirements(_requirement_lines(requirements.read_text(encoding="utf-8")), requirements)
+        return Requirements(
+            _requirement_lines(requirements.read_text(encoding="utf-8")), requirements
+        )
     pyproject = project_dir / "pyproject.toml"
     if pyproject.is_file():
         try:
@@ -126,9 +137,24 @@ def vendor(
             requirement_file = work / "requirements.txt"
             requirement_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
             _run(
-                [uv, "pip", "install", "--quiet", "--no-progress", "--target", str(site),
-                 "--python-platform", platform, "--python-version", python,
-                 "--only-binary", ":all:", "--no-compile", "-r", str(requirement_file)],
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-progress",
+                    "--target",
+                    str(site),
+                    "--python-platform",
+                    platform,
+                    "--python-version",
+                    python,
+                    "--only-binary",
+                    ":all:",
+                    "--no-compile",
+                    "-r",
+                    str(requirement_file),
+                ],
                 what=f"installing the dependencies of {origin} for {platform}, Python {python}",
                 on_failure=lambda output: _missing_wheel(output, platform, python),
             )

@@ -171,23 +171,29 @@ def schema(output: Path | None) -> None:
     show_default=True,
     help="Target to build, or 'all' (every buildable target the spec declares).",
 )
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Publish each artifact by digest (image to targets.cloudrun.registry; zip and "
+    "bundle to their artifact_repository, when set).",
+)
 @json_option
 @click.pass_context
-def build(ctx: click.Context, target: str, as_json: bool) -> None:
+def build(ctx: click.Context, target: str, push: bool, as_json: bool) -> None:
     """Build the server's artifacts: reproducible, with no environment config or secrets."""
     from orchestrator.build.pipeline import build as build_artifacts
     from orchestrator.cli.render import progress_reporter
 
     loaded = _load(ctx)
     with progress_reporter(enabled=not as_json) as progress:
-        artifacts = build_artifacts(loaded, target, progress)
+        artifacts = build_artifacts(loaded, target, progress, push=push)
     if as_json:
         emit_json({"ok": True, "artifacts": [artifact.to_dict() for artifact in artifacts]})
         return
     for artifact in artifacts:
         click.echo(
             f"{artifact.kind:<15} {artifact.digest}  {artifact.size / 2**20:6.1f} MiB  "
-            f"{artifact.path}"
+            f"{artifact.location or artifact.path}"
         )
 
 

@@ -13,6 +13,13 @@ if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
     from orchestrator.build.context import BuildContext
 
+ArtifactRepository = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)+$",
+        examples=["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mcp-artifacts"],
+    ),
+]
 AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$", examples=["eu-west-1"])]
 
 
@@ -32,6 +39,11 @@ class LambdaOptions(TargetOptions):
     )
     provisioned_concurrency: int = Field(
         0, ge=0, description="Pre-initialised execution environments (0 = none)."
+    )
+    artifact_repository: ArtifactRepository | None = Field(
+        None,
+        description="OCI repository that 'build --push' publishes the zip to, as an OCI "
+        "artifact (unset: the zip stays in the local store).",
     )
 
     @model_validator(mode="after")
@@ -58,6 +70,10 @@ class LambdaTarget:
 
         assert isinstance(options, LambdaOptions)
         return package_lambda(context, options)
+
+    def destination(self, options: TargetOptions, server: str) -> str | None:
+        assert isinstance(options, LambdaOptions)
+        return options.artifact_repository
 
 
 TARGET = LambdaTarget()

@@ -110,5 +110,9 @@ class CloudRunTarget:
         assert isinstance(options, CloudRunOptions)
         return package_image(context, options)
 
+    def destination(self, options: TargetOptions, server: str) -> str | None:
+        assert isinstance(options, CloudRunOptions)
+        return f"{options.registry}/{server}" if options.registry else None
+
 
 TARGET = CloudRunTarget()

@@ -1,0 +1,106 @@
+"""Publish stored artifacts by digest through the OCI distribution API.
+
+Images go to `<registry>/<server>` exactly as built (manifest or index, same digest). A Lambda
+zip or a Workers bundle goes up as an OCI artifact: a manifest whose single layer is the file,
+with an `artifactType` naming the kind. Either way the result is `registry/repo@sha256:…`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from orchestrator.artifacts import Artifact
+from orchestrator.build.store import ArtifactStore
+from orchestrator.oci import media
+from orchestrator.oci.image import canonical
+from orchestrator.oci.reference import Reference
+from orchestrator.oci.registry import RegistryClient
+
+EMPTY_CONFIG = b"{}"
+ARTIFACT_TYPES = {
+    "lambda-zip": ("application/vnd.mcp-deploy.lambda-zip.v1", "application/zip"),
+    "workers-bundle": ("application/vnd.mcp-deploy.workers-bundle.v1", "application/zip"),
+}
+
+
+def push_artifact(
+    store: ArtifactStore,
+    artifact: Artifact,
+    repository: Reference,
+    progress: Callable[[str], None] = lambda _step: None,
+) -> str:
+    """Push `artifact` to `repository` (no tag needed); returns `registry/repo@digest`."""
+    client = RegistryClient.for_reference(repository)
+    if artifact.kind == "oci-image":
+        digest = _push_manifest_tree(
+            client, store, repository.repository, artifact.digest, progress
+        )
+    else:
+        digest = _push_file_artifact(client, store, repository.repository, artifact, progress)
+    return str(repository.with_digest(digest))
+
+
+def _push_blob(
+    client: RegistryClient,
+    store: ArtifactStore,
+    repository: str,
+    digest: str,
+    progress: Callable[[str], None],
+) -> None:
+    data = store.blob_path(digest).read_bytes()
+    uploaded = client.push_blob(repository, digest, data)
+    progress(f"{'uploaded' if uploaded else 'already there'}: {digest[:19]} ({len(data)} bytes)")
+
+
+def _push_manifest_tree(
+    client: RegistryClient,
+    store: ArtifactStore,
+    repository: str,
+    digest: str,
+    progress: Callable[[str], None],
+) -> str:
+    data = store.blob_path(digest).read_bytes()
+    document = json.loads(data)
+    media_type = document.get("mediaType", media.OCI_MANIFEST)
+    for child in document.get("manifests", []):
+        _push_manifest_tree(client, store, repository, child["digest"], progress)
+    if "config" in document:
+        for descriptor in (document["config"], *document["layers"]):
+            _push_blob(client, store, repository, descriptor["digest"], progress)
+    return client.put_manifest(repository, digest, data, media_type)
+
+
+def _push_file_artifact(
+    client: RegistryClient,
+    store: ArtifactStore,
+    repository: str,
+    artifact: Artifact,
+    progress: Callable[[str], None],
+) -> str:
+    artifact_type, layer_type = ARTIFACT_TYPES[artifact.kind]
+    config_digest, _ = store.add_bytes(EMPTY_CONFIG)
+    _push_blob(client, store, repository, config_digest, progress)
+    _push_blob(client, store, repository, artifact.digest, progress)
+    manifest = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": config_digest,
+                "size": len(EMPTY_CONFIG),
+            },
+            "layers": [
+                {
+                    "mediaType": layer_type,
+                    "digest": artifact.digest,
+                    "size": artifact.size,
+                    "annotations": {"org.opencontainers.image.title": f"{artifact.target}.zip"},
+                }
+            ],
+        }
+    )
+    digest, _ = store.add_bytes(manifest)
+    return client.put_manifest(repository, digest, manifest, media.OCI_MANIFEST)
