@@ -143,6 +143,8 @@ def vendor(
                     "install",
                     "--quiet",
                     "--no-progress",
+                    "--link-mode",
+                    "copy",
                     "--target",
                     str(site),
                     "--python-platform",

@@ -170,3 +170,10 @@ def test_two_clean_builds_give_the_same_digest(
         (artifact,) = build(load_spec(spec), "lambda")
         digests.append(artifact.digest)
     assert digests[0] == digests[1]
+
+
+def test_get_on_the_mcp_path_is_refused_at_once(running: RuntimeAPI) -> None:
+    headers = {"authorization": f"Bearer {TOKEN}", "accept": "text/event-stream"}
+    outcome = running.invoke(function_url_event("GET", "/mcp", headers=headers), 30)
+    assert outcome.kind == "response"
+    assert outcome.json()["statusCode"] == 405

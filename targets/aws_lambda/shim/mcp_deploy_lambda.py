@@ -95,6 +95,15 @@ def _header(event: dict[str, Any], name: str) -> str:
     return ""
 
 
+# A GET on the MCP path asks for a server-sent-event stream; a Lambda invocation cannot hold
+# one open, and stateless servers may refuse it (MCP streamable HTTP): answer 405 at once.
+NO_STREAM: dict[str, Any] = {
+    "statusCode": 405,
+    "headers": {"allow": "POST, DELETE", "content-type": "application/json"},
+    "body": '{"error": "this server answers POST requests only (stateless, JSON responses)"}',
+    "isBase64Encoded": False,
+}
+
 UNAUTHORIZED: dict[str, Any] = {
     "statusCode": 401,
     "headers": UNAUTHORIZED_HEADERS,
@@ -110,6 +119,10 @@ _adapter = LifespanOnce(import_app(_config["entry"]))
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda handler: authorise, then serve the request with the server's ASGI app."""
-    if not _gate.allows(str(event.get("rawPath", "")), _header(event, "authorization")):
+    path = str(event.get("rawPath", ""))
+    if not _gate.allows(path, _header(event, "authorization")):
         return dict(UNAUTHORIZED)
+    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    if method == "GET" and path == _config["path"]:
+        return dict(NO_STREAM)
     return _adapter(event, context)
