@@ -72,15 +72,19 @@ def serve(app_dir: Path, entry: str, env: dict[str, str]) -> Iterator[tuple[str,
         proc.wait(timeout=10)
 
 
-def mcp_session(url: str, calls: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def mcp_session(
+    url: str, calls: list[tuple[str, dict[str, Any]]], token: str | None = None
+) -> dict[str, Any]:
     """initialize, tools/list and each call; returns what came back."""
     import httpx2
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
     async def talk() -> dict[str, Any]:
         async with (
-            httpx2.AsyncClient(timeout=10) as http,
+            httpx2.AsyncClient(timeout=30, headers=headers) as http,
             streamable_http_client(url, http_client=http) as (read, write),
             ClientSession(read, write) as session,
         ):
