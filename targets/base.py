@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
     from orchestrator.build.context import BuildContext
+
+
+ArtifactRepository = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)+$",
+        examples=["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mcp-artifacts"],
+    ),
+]
 
 
 class TargetOptions(BaseModel):

@@ -7,19 +7,12 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from targets.base import TargetOptions
+from targets.base import ArtifactRepository, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
     from orchestrator.build.context import BuildContext
 
-ArtifactRepository = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z0-9.-]+(?::\d+)?(?:/[a-z0-9._-]+)+$",
-        examples=["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mcp-artifacts"],
-    ),
-]
 AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$", examples=["eu-west-1"])]
 
 

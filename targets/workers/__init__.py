@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator
 
-from targets.base import TargetOptions
+from targets.base import ArtifactRepository, TargetOptions
+
+if TYPE_CHECKING:
+    from orchestrator.artifacts import Artifact
+    from orchestrator.build.context import BuildContext
 
 DEFAULT_COMPATIBILITY_DATE = dt.date(2025, 9, 1)
 
@@ -36,6 +40,11 @@ class WorkersOptions(TargetOptions):
     cpu_ms: int | None = Field(
         None, ge=10, le=300_000, description="CPU time limit per request in milliseconds."
     )
+    artifact_repository: ArtifactRepository | None = Field(
+        None,
+        description="OCI repository that 'build --push' publishes the bundle to, as an OCI "
+        "artifact (unset: the bundle stays in the local store).",
+    )
 
     @field_validator("compatibility_date")
     @classmethod
@@ -60,6 +69,17 @@ class WorkersTarget:
     title: str = "Cloudflare Workers"
     options_model: type[TargetOptions] = WorkersOptions
     supports_iam_auth: bool = False
+
+    def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
+        """The Python Worker bundle (see `targets.workers.package`)."""
+        from targets.workers.package import package_workers
+
+        assert isinstance(options, WorkersOptions)
+        return package_workers(context, options)
+
+    def destination(self, options: TargetOptions, server: str) -> str | None:
+        assert isinstance(options, WorkersOptions)
+        return options.artifact_repository
 
 
 TARGET = WorkersTarget()

@@ -36,7 +36,7 @@ def test_validate_example_text_and_json(run_cli: Run) -> None:
     assert "toolbox" in text.out and "prod (from staging)" in text.out
     data = run_cli("--spec", str(EXAMPLE_SPEC), "validate", "--json").json()
     assert data["ok"] is True
-    assert data["targets"] == ["cloudrun", "lambda", "workers"]
+    assert data["targets"] == ["cloudrun", "lambda"]
     assert [e["name"] for e in data["environments"]] == ["local", "staging", "prod"]
 
 
@@ -77,7 +77,6 @@ def test_schema_is_valid_and_accepts_the_example(run_cli: Run) -> None:
     schema = json.loads(run_cli("schema").out)
     jsonschema.Draft202012Validator.check_schema(schema)
     document = tomllib.loads(EXAMPLE_SPEC.read_text())
-    document["targets"]["workers"]["compatibility_date"] = "2025-09-01"
     jsonschema.validate(document, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**document, "targets": {"lamda": {}}}, schema)

@@ -41,7 +41,7 @@ def test_example_spec_is_valid() -> None:
     spec = load_spec(EXAMPLE_SPEC).spec
     assert spec.environment_names() == ["local", "staging", "prod"]
     assert spec.environments["prod"].promote_from == "staging"
-    assert sorted(spec.targets.declared()) == ["cloudrun", "lambda", "workers"]
+    assert sorted(spec.targets.declared()) == ["cloudrun", "lambda"]
 
 
 def test_unknown_key_names_line_and_suggests(project: Callable[..., Path]) -> None:
