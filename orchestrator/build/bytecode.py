@@ -14,6 +14,8 @@ from pathlib import Path
 from orchestrator.build.interpreters import find_python
 from orchestrator.errors import OperationError
 
+PARALLEL_FROM = 200
+
 
 def compile_tree(directory: Path, *, python: str, prefix: str, strict: bool = True) -> None:
     """Compile every .py under `directory` with Python `python`, as if it were at `prefix`.
@@ -21,13 +23,15 @@ def compile_tree(directory: Path, *, python: str, prefix: str, strict: bool = Tr
     With `strict`, a file that does not compile is an error (the server's own code); without,
     it is left uncompiled (third-party packages sometimes ship templates named *.py).
     """
+    # A process pool costs ~0.1 s to start: worth it for a dependency tree, not for an app.
+    sources = sum(1 for _ in directory.rglob("*.py"))
     argv = [
         find_python(python),
         "-m",
         "compileall",
         "-q",
         "-j",
-        "0",
+        "0" if sources > PARALLEL_FROM else "1",
         "--invalidation-mode",
         "unchecked-hash",
         "-s",

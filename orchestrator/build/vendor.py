@@ -13,6 +13,7 @@ prefix, uv version): a rebuild whose dependencies did not change reuses the dire
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -121,7 +122,7 @@ def vendor(
     """
     platform = UV_PLATFORMS[arch]
     uv = uv_binary()
-    uv_version = _run([uv, "--version"], what="running uv").strip()
+    uv_version = importlib.metadata.version("uv")
     key_material = "\n".join(
         [CACHE_FORMAT, uv_version, platform, python, prefix, *sorted(requirements)]
     )
