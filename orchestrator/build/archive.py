@@ -129,3 +129,44 @@ def write_tar_layer(entries: Iterable[Entry], destination: Path, epoch: int | No
 def _parents(path: str) -> list[str]:
     parts = path.split("/")[:-1]
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def human_size(count: int) -> str:
+    """`1.5 MiB`, or KiB below half a MiB."""
+    return f"{count / 2**20:.1f} MiB" if count >= 2**19 else f"{count / 2**10:.1f} KiB"
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """A platform's package size limits, and how to say they were exceeded."""
+
+    what: str  # "the Lambda package"
+    allowed_by: str  # "Lambda allows"
+    max_uncompressed: int
+    max_compressed: int
+    hint: str
+    compressed_note: str = ""  # said after the compressed limit, e.g. which plan it is
+
+
+def write_zip_within(entries: Iterable[Entry], destination: Path, limits: SizeLimits) -> int:
+    """`write_zip`, refusing (with `OperationError`) what exceeds `limits`: the uncompressed
+    size is checked before anything is written. Returns the compressed size."""
+    from orchestrator.errors import OperationError
+
+    listed = list(entries)
+    uncompressed = sum(entry.size() for entry in listed)
+    if uncompressed > limits.max_uncompressed:
+        raise OperationError(
+            f"{limits.what} would be {human_size(uncompressed)} uncompressed; "
+            f"{limits.allowed_by} {human_size(limits.max_uncompressed)}",
+            hint=limits.hint,
+        )
+    write_zip(listed, destination)
+    compressed = destination.stat().st_size
+    if compressed > limits.max_compressed:
+        raise OperationError(
+            f"{limits.what} is {human_size(compressed)} compressed; {limits.allowed_by} "
+            f"{human_size(limits.max_compressed)}{limits.compressed_note}",
+            hint=limits.hint,
+        )
+    return compressed

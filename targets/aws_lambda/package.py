@@ -15,7 +15,7 @@ from pathlib import Path
 from orchestrator import __version__
 from orchestrator.artifacts import Artifact
 from orchestrator.build.app import AppPart
-from orchestrator.build.archive import Entry, build_epoch, write_zip
+from orchestrator.build.archive import Entry, SizeLimits, build_epoch, write_zip_within
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.vendor import find_requirements, vendor
 from orchestrator.errors import OperationError
@@ -59,23 +59,18 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
         stage = app.stage(Path(scratch) / "app", TASK_ROOT)
 
         entries = _entries(site) | _entries(stage, clash_with=site)
-        unzipped = sum(entry.size() for entry in entries.values())
-        if unzipped > MAX_UNZIPPED:
-            raise OperationError(
-                f"the Lambda package would be {unzipped / 2**20:.1f} MiB unzipped; Lambda "
-                f"allows {MAX_UNZIPPED // 2**20} MiB",
-                hint="drop unneeded dependencies, or deploy to Cloud Run (no such limit)",
-            )
         context.progress("writing the zip")
         zip_path = Path(scratch) / "lambda.zip"
-        write_zip(entries.values(), zip_path)
-        zipped = zip_path.stat().st_size
-        if zipped > MAX_ZIPPED:
-            raise OperationError(
-                f"the Lambda zip is {zipped / 2**20:.1f} MiB; direct upload allows "
-                f"{MAX_ZIPPED // 2**20} MiB",
-                hint="drop unneeded dependencies or exclude files with server.exclude",
-            )
+        limits = SizeLimits(
+            what="the Lambda package",
+            allowed_by="Lambda allows",
+            max_uncompressed=MAX_UNZIPPED,
+            max_compressed=MAX_ZIPPED,
+            compressed_note=" for a direct upload",
+            hint="drop unneeded dependencies, exclude files with server.exclude, or deploy "
+            "to Cloud Run (no such limit)",
+        )
+        write_zip_within(entries.values(), zip_path, limits)
         digest, size, stored = context.store.add_file(zip_path)
     artifact = Artifact(
         kind="lambda-zip",

@@ -26,7 +26,7 @@ from pathlib import Path
 from orchestrator import __version__
 from orchestrator.artifacts import Artifact
 from orchestrator.build.app import runtime_config
-from orchestrator.build.archive import Entry, build_epoch, write_zip
+from orchestrator.build.archive import Entry, SizeLimits, build_epoch, human_size, write_zip_within
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.sources import select_sources
 from orchestrator.build.vendor import find_requirements
@@ -152,28 +152,23 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
         for relative, path in vendor_files.items():
             entries[f"{VENDOR_DIR}/{relative}"] = Entry(f"{VENDOR_DIR}/{relative}", source=path)
 
-        uncompressed = sum(entry.size() for entry in entries.values())
-        if uncompressed > MAX_UNCOMPRESSED:
-            raise OperationError(
-                f"the Worker would be {_size(uncompressed)} uncompressed; Workers allow "
-                f"{_size(MAX_UNCOMPRESSED)}",
-                hint="drop unneeded dependencies or exclude files with server.exclude",
-            )
         context.progress("writing the bundle")
         bundle = Path(scratch) / "workers-bundle.zip"
-        write_zip(entries.values(), bundle)
-        compressed = bundle.stat().st_size
-        if compressed > MAX_COMPRESSED:
-            raise OperationError(
-                f"the Worker is {_size(compressed)} compressed; Workers allow "
-                f"{_size(MAX_COMPRESSED)} on the Paid plan ({_size(MAX_COMPRESSED_FREE)} on "
-                "the Free plan)",
-                hint="drop unneeded dependencies, or deploy to Lambda or Cloud Run",
-            )
+        limits = SizeLimits(
+            what="the Worker",
+            allowed_by="Workers allow",
+            max_uncompressed=MAX_UNCOMPRESSED,
+            max_compressed=MAX_COMPRESSED,
+            compressed_note=f" on the Paid plan ({human_size(MAX_COMPRESSED_FREE)} "
+            "on the Free plan)",
+            hint="drop unneeded dependencies, exclude files with server.exclude, or deploy to "
+            "Lambda or Cloud Run",
+        )
+        compressed = write_zip_within(entries.values(), bundle, limits)
         if compressed > MAX_COMPRESSED_FREE:
             context.progress(
-                f"note: {_size(compressed)} compressed is over the Workers Free plan's "
-                f"{_size(MAX_COMPRESSED_FREE)}; it needs the Paid plan"
+                f"note: {human_size(compressed)} compressed is over the Workers Free plan's "
+                f"{human_size(MAX_COMPRESSED_FREE)}; it needs the Paid plan"
             )
         digest, size, stored = context.store.add_file(bundle)
     artifact = Artifact(
@@ -186,10 +181,6 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
     )
     context.store.record(artifact)
     return artifact
-
-
-def _size(count: int) -> str:
-    return f"{count / 2**20:.1f} MiB" if count >= 2**19 else f"{count / 2**10:.1f} KiB"
 
 
 def _app_files(sources: Mapping[str, Path], generated: Path) -> dict[str, Path]:
