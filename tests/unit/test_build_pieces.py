@@ -192,3 +192,17 @@ def test_build_options_cannot_vary_by_environment(project: Callable[..., Path]) 
     (issue,) = caught.value.issues
     assert issue.where == "environments.dev.targets.lambda.arch"
     assert "same in every environment" in issue.message
+
+
+def test_size_limits_are_checked_before_and_after_compressing(tmp_path: Path) -> None:
+    from orchestrator.build.archive import SizeLimits, write_zip_within
+    from orchestrator.errors import OperationError
+
+    big = [Entry("a.bin", data=bytes(range(256)) * 64)]  # 16 KiB, barely compressible
+    limits = SizeLimits("the package", "Lambda allows", 1024, 10**9, "make it smaller")
+    with pytest.raises(OperationError, match=r"^the package would be 16.0 KiB uncompressed"):
+        write_zip_within(big, tmp_path / "a.zip", limits)
+    assert not (tmp_path / "a.zip").exists()
+    limits = SizeLimits("the package", "Lambda allows", 10**9, 100, "make it smaller", " here")
+    with pytest.raises(OperationError, match=r"compressed; Lambda allows 0.1 KiB here$"):
+        write_zip_within(big, tmp_path / "b.zip", limits)
