@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import fcntl
 import hashlib
 import json
 import os
@@ -767,6 +768,21 @@ def _machine() -> str:
 
 
 @contextmanager
+def exclusive() -> Iterator[None]:
+    """One run at a time: two runs would skew each other's timings, and Docker's legacy
+    builder could pick the other run's layers as cache."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-deploy"
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "bench-build.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("another bench/build.py run is in progress: waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
 def workspace() -> Iterator[tuple[Path, Created]]:
     work = Path(tempfile.mkdtemp(prefix="mcp-deploy-bench-build-"))
     created = Created()
@@ -791,9 +807,10 @@ def main() -> int:
         args.start_rounds = 3 * args.rounds
     if args.rounds < 1 or args.start_rounds < 1:
         parser.error("--rounds and --start-rounds must be at least 1")
-    with workspace() as (work, created):
-        data = measure(args, work, created)
-    result = results(args, data)
+    with exclusive():
+        with workspace() as (work, created):
+            data = measure(args, work, created)
+        result = results(args, data)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "build.json").write_text(json.dumps(result, indent=2) + "\n")
