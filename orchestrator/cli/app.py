@@ -197,6 +197,67 @@ def build(ctx: click.Context, target: str, push: bool, as_json: bool) -> None:
         )
 
 
+@cli.command()
+@click.argument("url")
+@click.option(
+    "--token-env",
+    metavar="NAME",
+    help="Environment variable holding the bearer token (never pass a token as an argument).",
+)
+@click.option("--tool", help="Tool to call after tools/list.")
+@click.option("--arguments", "arguments_json", default="{}", help="The call's arguments (JSON).")
+@click.option("--expect", help="Substring the tool result must contain.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds for the whole test.")
+@json_option
+def smoke(
+    url: str,
+    token_env: str | None,
+    tool: str | None,
+    arguments_json: str,
+    expect: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Check the MCP endpoint URL: initialize, tools/list and a tool call, timed.
+
+    Exits 1 when the server fails the test, saying why in plain terms.
+    """
+    from orchestrator.errors import input_error
+    from orchestrator.smoke import smoke as run_smoke
+
+    try:
+        arguments = json.loads(arguments_json)
+    except ValueError:
+        raise input_error(
+            "--arguments", "is not valid JSON", 'e.g. --arguments \'{"name": "x"}\''
+        ) from None
+    if not isinstance(arguments, dict):
+        raise input_error("--arguments", "must be a JSON object")
+    token = None
+    if token_env is not None:
+        token = os.environ.get(token_env)
+        if not token:
+            raise input_error("--token-env", f"environment variable {token_env} is empty or unset")
+    result = run_smoke(
+        url, token=token, tool=tool, arguments=arguments, expect=expect, timeout=timeout
+    )
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        click.echo(f"ok: {url} ({result.server}; {len(result.tools)} tools)")
+        click.echo(
+            f"  first response {result.first_response_ms:.0f} ms, tools/list "
+            f"{result.list_tools_ms:.0f} ms"
+            + (f", {tool} {result.call_ms:.0f} ms" if result.call_ms is not None else "")
+        )
+    else:
+        click.echo(f"error: smoke test of {url} failed: {result.failure}", err=True)
+        if result.hint:
+            click.echo(f"  hint: {result.hint}", err=True)
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
 @cli.group()
 def config() -> None:
     """Inspect the effective configuration."""
@@ -270,7 +331,8 @@ def run(args: list[str]) -> int:
     from orchestrator.errors import InputError, OperationError
 
     try:
-        cli.main(args=args, prog_name="mcp-deploy", standalone_mode=False)
+        # Without standalone mode, click returns a `click.exceptions.Exit` code as a value.
+        code = cli.main(args=args, prog_name="mcp-deploy", standalone_mode=False)
     except InputError as error:
         emit_input_error(error)
         return EXIT_INPUT
@@ -290,7 +352,7 @@ def run(args: list[str]) -> int:
             raise
         emit_internal_error(error)
         return EXIT_INTERNAL
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":  # regenerate help.txt: python -m orchestrator.cli.app > help.txt

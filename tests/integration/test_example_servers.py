@@ -25,16 +25,18 @@ pytestmark = pytest.mark.integration
 CANARY = "canary-secret-3b7e0c1d9a"
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
 @contextmanager
-def serve(app_dir: Path, entry: str, env: dict[str, str]) -> Iterator[tuple[str, Path]]:
+def serve(
+    app_dir: Path, entry: str, env: dict[str, str], host: str = "127.0.0.1"
+) -> Iterator[tuple[str, Path]]:
     """Run `uvicorn entry` from `app_dir` on a free loopback port; yields (url, log file)."""
-    port = _free_port()
+    port = _free_port(host)
     log = app_dir / f"server-{port}.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -44,7 +46,7 @@ def serve(app_dir: Path, entry: str, env: dict[str, str]) -> Iterator[tuple[str,
                 "uvicorn",
                 entry,
                 "--host",
-                "127.0.0.1",
+                host,
                 "--port",
                 str(port),
                 "--app-dir",
@@ -60,13 +62,13 @@ def serve(app_dir: Path, entry: str, env: dict[str, str]) -> Iterator[tuple[str,
         deadline = time.monotonic() + 20
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                socket.create_connection((host, port), timeout=0.2).close()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"server did not start:\n{log.read_text()}") from None
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp", log
+        yield f"http://{host}:{port}/mcp", log
     finally:
         proc.terminate()
         proc.wait(timeout=10)
