@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestrator.artifacts import Artifact
+from orchestrator.artifacts import Artifact, ArtifactKind
 
 
 def file_digest(path: Path) -> str:
@@ -88,6 +88,13 @@ class ArtifactStore:
             partial = stored.with_name(stored.name + ".partial")
             shutil.copyfile(path, partial)
             os.replace(partial, stored)
+
+    def keep(self, path: Path, kind: ArtifactKind, target: str, inputs_hash: str) -> Artifact:
+        """Move a finished artifact file into the store and record it."""
+        digest, size, stored = self.add_file(path)
+        artifact = Artifact(kind, target, digest, size, inputs_hash, stored)
+        self.record(artifact)
+        return artifact
 
     def record(self, artifact: Artifact) -> None:
         """Remember what the blob `artifact.digest` is."""

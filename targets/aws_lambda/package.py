@@ -71,17 +71,7 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
             "to Cloud Run (no such limit)",
         )
         write_zip_within(entries.values(), zip_path, limits)
-        digest, size, stored = context.store.add_file(zip_path)
-    artifact = Artifact(
-        kind="lambda-zip",
-        target="lambda",
-        digest=digest,
-        size=size,
-        inputs_hash=inputs_hash,
-        path=stored,
-    )
-    context.store.record(artifact)
-    return artifact
+        return context.store.keep(zip_path, "lambda-zip", "lambda", inputs_hash)
 
 
 def _entries(root: Path, clash_with: Path | None = None) -> dict[str, Entry]:

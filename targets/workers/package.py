@@ -170,17 +170,7 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
                 f"note: {human_size(compressed)} compressed is over the Workers Free plan's "
                 f"{human_size(MAX_COMPRESSED_FREE)}; it needs the Paid plan"
             )
-        digest, size, stored = context.store.add_file(bundle)
-    artifact = Artifact(
-        kind="workers-bundle",
-        target="workers",
-        digest=digest,
-        size=size,
-        inputs_hash=inputs_hash,
-        path=stored,
-    )
-    context.store.record(artifact)
-    return artifact
+        return context.store.keep(bundle, "workers-bundle", "workers", inputs_hash)
 
 
 def _app_files(sources: Mapping[str, Path], generated: Path) -> dict[str, Path]:

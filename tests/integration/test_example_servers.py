@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,16 +17,11 @@ import pytest
 
 from orchestrator.scaffold import scaffold
 from tests.conftest import EXAMPLE_DIR
+from tests.support.net import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
 CANARY = "canary-secret-3b7e0c1d9a"
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -36,7 +29,7 @@ def serve(
     app_dir: Path, entry: str, env: dict[str, str], host: str = "127.0.0.1"
 ) -> Iterator[tuple[str, Path]]:
     """Run `uvicorn entry` from `app_dir` on a free loopback port; yields (url, log file)."""
-    port = _free_port(host)
+    port = free_port(host)
     log = app_dir / f"server-{port}.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -59,15 +52,9 @@ def serve(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection((host, port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{log.read_text()}") from None
-                time.sleep(0.05)
+        wait_for_port(
+            host, port, timeout=20, gone=lambda: proc.poll() is not None, describe=log.read_text
+        )
         yield f"http://{host}:{port}/mcp", log
     finally:
         proc.terminate()

@@ -12,9 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from orchestrator.spec.loader import load_spec
 from tests.conftest import EXAMPLE_DIR
 from tests.integration.test_example_servers import mcp_session
 from tests.support.debian_base import BaseImageError, python_base_image
+from tests.support.net import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +60,6 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     spec = image_project(tmp_path_factory.mktemp("image") / "toolbox")
     (artifact,) = build(load_spec(spec), "cloudrun", push=True)
     return artifact
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +99,9 @@ def container(pulled: str) -> Iterator[tuple[str, str]]:
     assert started.returncode == 0, started.stderr
     container_id = started.stdout.strip()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(docker("logs", container_id).stderr)
-                time.sleep(0.1)
+        wait_for_port(
+            "127.0.0.1", port, timeout=60, describe=lambda: docker("logs", container_id).stderr
+        )
         yield container_id, f"http://127.0.0.1:{port}/mcp"
     finally:
         docker("rm", "-f", container_id)

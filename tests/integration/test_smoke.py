@@ -10,7 +10,8 @@ import pytest
 
 from orchestrator.smoke import smoke
 from tests.conftest import EXAMPLE_DIR, CliResult
-from tests.integration.test_example_servers import _free_port, serve
+from tests.integration.test_example_servers import serve
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def test_missing_tool_and_unexpected_result(example_url: str) -> None:
 
 
 def test_nothing_listening(run_cli: Run) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/mcp"
+    url = f"http://127.0.0.1:{free_port()}/mcp"
     result = run_cli("smoke", url, "--timeout", "10")
     assert result.code == 1
     assert "nothing is listening" in result.err and "hint:" in result.err

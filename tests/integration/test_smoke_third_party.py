@@ -4,16 +4,14 @@ passes `mcp-deploy smoke` against its own URL."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.smoke import smoke
-from tests.integration.test_example_servers import _free_port
+from tests.support.net import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +37,7 @@ def installed() -> Path:
 @pytest.fixture(scope="module")
 def everything() -> Iterator[str]:
     entry = installed()
-    port = _free_port()
+    port = free_port()
     log = HOME / "server.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -49,15 +47,13 @@ def everything() -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"server-everything did not start:\n{log.read_text()}")
-                time.sleep(0.1)
+        wait_for_port(
+            "127.0.0.1",
+            port,
+            timeout=30,
+            gone=lambda: proc.poll() is not None,
+            describe=log.read_text,
+        )
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
