@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,4 +69,62 @@ class Packager(Protocol):
 
     def destination(self, options: TargetOptions, server: str) -> str | None:
         """`registry/repository` that `build --push` publishes to; None when not configured."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalLaunch:
+    """Everything a target needs to run its artifact on this machine.
+
+    `variables` are the environment's config (plain env vars); `secrets` holds secret *values*
+    keyed by env var name: a runner hands them to the server through its platform's secret path
+    and never writes them to disk, a log, a command line or its handle. `state_dir` is the
+    deployment's own directory (logs). `port` 0 lets the runner pick a free port.
+    """
+
+    server: str
+    environment: str
+    python: str
+    artifact: Artifact
+    options: TargetOptions
+    mcp_path: str
+    variables: Mapping[str, str]
+    secrets: Mapping[str, str] = field(repr=False)
+    state_dir: Path
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class LocalHandle:
+    """A running local deployment: its URL and the target's own JSON-ready data to find it
+    again from another process (a pid, a container id). Holds no secret."""
+
+    url: str
+    data: Mapping[str, Any]
+
+
+@runtime_checkable
+class LocalRunner(Protocol):
+    """A target whose artifact runs locally in an emulation of the platform (`--env local`)."""
+
+    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+        """Start in the background; return once the server accepts connections. Raises
+        `OperationError` (with the log tail) when it does not start."""
+        ...
+
+    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
+        """Run attached to the terminal, logs to stderr; call `ready(url)` once it accepts
+        connections; stop cleanly on KeyboardInterrupt."""
+        ...
+
+    def local_alive(self, handle: LocalHandle) -> bool:
+        """True while the deployment behind `handle` still runs."""
+        ...
+
+    def stop_local(self, handle: LocalHandle) -> None:
+        """Stop gracefully (SIGTERM, then the platform's grace period) and leave nothing behind."""
+        ...
+
+    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
+        """The last `lines` lines of the deployment's log ('' when there is none)."""
         ...

@@ -24,6 +24,7 @@ from orchestrator.cli.render import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.smoke import SmokeResult
     from orchestrator.spec.loader import LoadedSpec
 
 EXIT_OK = 0
@@ -198,64 +199,285 @@ def build(ctx: click.Context, target: str, push: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("url")
+@click.argument("url", required=False)
+@click.option("--target", help="Smoke-test this target's deployment in --env (instead of URL).")
+@click.option("--env", "environment", help="Environment of --target (default: local).")
 @click.option(
     "--token-env",
     metavar="NAME",
-    help="Environment variable holding the bearer token (never pass a token as an argument).",
+    help="Environment variable holding the bearer token (never pass a token as an argument). "
+    "With --target, the default is the environment's own token secret.",
 )
-@click.option("--tool", help="Tool to call after tools/list.")
-@click.option("--arguments", "arguments_json", default="{}", help="The call's arguments (JSON).")
+@click.option(
+    "--tool", help="Tool to call after tools/list (with --target: the spec's smoke.tool)."
+)
+@click.option("--arguments", "arguments_json", help="The call's arguments (JSON).")
 @click.option("--expect", help="Substring the tool result must contain.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds for the whole test.")
+@click.option("--timeout", type=float, help="Seconds for the whole test (default 30).")
 @json_option
+@click.pass_context
 def smoke(
-    url: str,
+    ctx: click.Context,
+    url: str | None,
+    target: str | None,
+    environment: str | None,
     token_env: str | None,
     tool: str | None,
-    arguments_json: str,
+    arguments_json: str | None,
     expect: str | None,
-    timeout: float,
+    timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Check the MCP endpoint URL: initialize, tools/list and a tool call, timed.
+    """Check an MCP endpoint: initialize, tools/list and a tool call, timed.
 
-    Exits 1 when the server fails the test, saying why in plain terms.
+    Give a URL, or --target (and --env, default local) to test that deployment with the spec's
+    smoke call and the environment's token. Exits 1 when the server fails the test, saying why
+    in plain terms.
     """
     from orchestrator.errors import input_error
     from orchestrator.smoke import smoke as run_smoke
 
-    try:
-        arguments = json.loads(arguments_json)
-    except ValueError:
-        raise input_error(
-            "--arguments", "is not valid JSON", 'e.g. --arguments \'{"name": "x"}\''
-        ) from None
-    if not isinstance(arguments, dict):
-        raise input_error("--arguments", "must be a JSON object")
+    if (url is None) == (target is None):
+        raise input_error("smoke", "give either a URL or --target", "e.g. smoke --target lambda")
+    if environment is not None and target is None:
+        raise input_error("--env", "--env needs --target")
+    arguments: dict[str, Any] = {}
+    if arguments_json is not None:
+        try:
+            arguments = json.loads(arguments_json)
+        except ValueError:
+            raise input_error(
+                "--arguments", "is not valid JSON", 'e.g. --arguments \'{"name": "x"}\''
+            ) from None
+        if not isinstance(arguments, dict):
+            raise input_error("--arguments", "must be a JSON object")
     token = None
     if token_env is not None:
         token = os.environ.get(token_env)
         if not token:
             raise input_error("--token-env", f"environment variable {token_env} is empty or unset")
+    log_tail = ""
+    if target is not None:
+        from orchestrator.environments import get_target
+        from orchestrator.local import deploy
+
+        loaded = _load(ctx)
+        get_target(target)
+        env_name = environment or "local"
+        url = deploy.endpoint(loaded, target, env_name)
+        if token_env is None:
+            token = deploy.environment_token(loaded, env_name)
+        settings = loaded.spec.smoke
+        tool = tool or settings.tool
+        arguments = arguments if arguments_json is not None else settings.arguments
+        expect = expect if expect is not None else settings.expect
+        timeout = timeout or settings.timeout
+        if env_name == "local":
+            log_tail = deploy.log_tail(loaded, target)
+    assert url is not None
     result = run_smoke(
-        url, token=token, tool=tool, arguments=arguments, expect=expect, timeout=timeout
+        url, token=token, tool=tool, arguments=arguments, expect=expect, timeout=timeout or 30.0
     )
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
         click.echo(f"ok: {url} ({result.server}; {len(result.tools)} tools)")
-        click.echo(
-            f"  first response {result.first_response_ms:.0f} ms, tools/list "
-            f"{result.list_tools_ms:.0f} ms"
-            + (f", {tool} {result.call_ms:.0f} ms" if result.call_ms is not None else "")
-        )
+        click.echo("  " + smoke_timings(result, tool))
     else:
         click.echo(f"error: smoke test of {url} failed: {result.failure}", err=True)
         if result.hint:
             click.echo(f"  hint: {result.hint}", err=True)
+        if log_tail:
+            click.echo("  server log (last lines):\n" + log_tail.rstrip(), err=True)
     if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def smoke_timings(result: SmokeResult, tool: str | None) -> str:
+    return (
+        f"first response {result.first_response_ms:.0f} ms, tools/list "
+        f"{result.list_tools_ms:.0f} ms"
+        + (f", {tool} {result.call_ms:.0f} ms" if result.call_ms is not None else "")
+    )
+
+
+def _local_only(environment: str) -> None:
+    from orchestrator.errors import input_error
+
+    if environment != "local":
+        raise input_error(
+            "--env",
+            f"'{environment}' is a cloud environment; this version deploys to 'local' only",
+            "deploy --env local runs the artifact in an emulation of its target",
+        )
+
+
+def _overrides(config_flags: list[tuple[str, str]], option_flags: list[tuple[str, str]]) -> Any:
+    from orchestrator.environments import Overrides
+
+    return Overrides.from_flags(config_flags, option_flags)
+
+
+def layer_options(func: F) -> F:
+    """`--config KEY=VALUE` and `--set OPTION=VALUE` (the flag layer)."""
+    func = click.option(
+        "--set",
+        "option_flags",
+        multiple=True,
+        callback=_pairs,
+        metavar="OPTION=VALUE",
+        help="Override a target option, e.g. memory=1024 (repeatable).",
+    )(func)
+    return click.option(
+        "--config",
+        "config_flags",
+        multiple=True,
+        callback=_pairs,
+        metavar="KEY=VALUE",
+        help="Override a config value (repeatable).",
+    )(func)
+
+
+@cli.command()
+@click.option("--target", help="Target (default: the spec's only declared target).")
+@click.option("--env", "environment", default="local", show_default=True, help="Environment.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Local port (default: kept, or free).")
+@layer_options
+@json_option
+@click.pass_context
+def deploy(
+    ctx: click.Context,
+    target: str | None,
+    environment: str,
+    port: int | None,
+    config_flags: list[tuple[str, str]],
+    option_flags: list[tuple[str, str]],
+    as_json: bool,
+) -> None:
+    """Deploy the server to ENV and smoke-test it; record the deployment.
+
+    --env local builds (or reuses) the artifact and runs it in the background in an emulation
+    of its target (Lambda: awslambdaric behind a Function URL front door; Cloud Run: a
+    container), then proves it over MCP. Exits 1, stopping it, when the smoke test fails.
+    """
+    from orchestrator.cli.render import progress_reporter
+    from orchestrator.local.deploy import deploy_local
+
+    _local_only(environment)
+    loaded = _load(ctx)
+    overrides = _overrides(config_flags, option_flags)
+    with progress_reporter(enabled=not as_json) as progress:
+        record, result = deploy_local(loaded, target, overrides, progress, port)
+    if as_json:
+        emit_json({"ok": True, "record": record.to_dict()})
+        return
+    click.echo(f"deployed {record.server} to {record.environment} on {record.target}: {record.url}")
+    click.echo(f"  artifact  {record.artifact_kind} {record.artifact_digest}")
+    click.echo(f"  smoke     ok: {smoke_timings(result, loaded.spec.smoke.tool)}")
+    click.echo(f"  stop it   mcp-deploy destroy --env local --target {record.target}")
+
+
+@cli.command(name="run")
+@click.option("--target", help="Target (default: the spec's only declared target).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port (default: free).")
+@layer_options
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    target: str | None,
+    port: int,
+    config_flags: list[tuple[str, str]],
+    option_flags: list[tuple[str, str]],
+) -> None:
+    """Run the artifact in the foreground with the `local` environment; Ctrl-C stops it.
+
+    Same emulation as deploy --env local, logs on stderr; the smoke test runs once it is up.
+    """
+    import threading
+
+    from orchestrator.cli.render import progress_reporter
+    from orchestrator.local.deploy import prepare, smoke_launch
+
+    loaded = _load(ctx)
+    overrides = _overrides(config_flags, option_flags)
+    with progress_reporter(enabled=True) as progress:
+        prepared = prepare(loaded, target, overrides, progress, port)
+
+    def ready(url: str) -> None:
+        click.echo(f"serving {loaded.spec.server.name} ({prepared.resolved.target}) at {url}")
+        click.echo("  Ctrl-C to stop", err=True)
+
+        def check() -> None:
+            result = smoke_launch(loaded, url, prepared.token)
+            verdict = (
+                "ok: " + smoke_timings(result, loaded.spec.smoke.tool)
+                if result.ok
+                else (
+                    f"FAILED: {result.failure}" + (f" (hint: {result.hint})" if result.hint else "")
+                )
+            )
+            click.echo(f"smoke {verdict}", err=True)
+
+        threading.Thread(target=check, daemon=True).start()
+
+    try:
+        prepared.runner.run_foreground(prepared.launch, ready)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@cli.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the server's local deployments (and forget the ones that are gone)."""
+    from orchestrator.local.deploy import status as local_status
+
+    loaded = _load(ctx)
+    report = local_status(loaded)
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "local": [
+                    {**entry.deployment.to_dict(), "running": entry.running} for entry in report
+                ],
+            }
+        )
+        return
+    if not report:
+        click.echo(f"{loaded.spec.server.name}: nothing deployed locally")
+    for entry in report:
+        deployment = entry.deployment
+        state = "running" if entry.running else "gone (stopped outside mcp-deploy; forgotten)"
+        click.echo(
+            f"{deployment.target:<10} {state:<8} {deployment.url}  "
+            f"{deployment.artifact_digest[:19]}  since {deployment.started}"
+        )
+
+
+@cli.command()
+@click.option("--env", "environment", required=True, help="Environment (local).")
+@click.option("--target", help="Only this target (default: every local deployment).")
+@json_option
+@click.pass_context
+def destroy(ctx: click.Context, environment: str, target: str | None, as_json: bool) -> None:
+    """Stop the server's deployments in ENV and leave nothing behind."""
+    from orchestrator.environments import get_target
+    from orchestrator.local.deploy import destroy_local
+
+    _local_only(environment)
+    if target is not None:
+        get_target(target)
+    loaded = _load(ctx)
+    stopped = destroy_local(loaded, target)
+    if as_json:
+        emit_json({"ok": True, "stopped": [d.to_dict() for d in stopped]})
+        return
+    if not stopped:
+        click.echo("nothing was running locally")
+    for deployment in stopped:
+        click.echo(f"stopped {deployment.target} ({deployment.url})")
 
 
 @cli.group()

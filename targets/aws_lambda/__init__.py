@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from targets.base import ArtifactRepository, TargetOptions
+from targets.base import ArtifactRepository, LocalHandle, LocalLaunch, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -67,6 +68,33 @@ class LambdaTarget:
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, LambdaOptions)
         return options.artifact_repository
+
+    # Local runs: awslambdaric against a loopback Runtime API (see targets.aws_lambda.local).
+
+    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+        from targets.aws_lambda import local
+
+        return local.start_background(launch)
+
+    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
+        from targets.aws_lambda import local
+
+        local.run_foreground(launch, ready)
+
+    def local_alive(self, handle: LocalHandle) -> bool:
+        from targets.aws_lambda import local
+
+        return local.alive(handle)
+
+    def stop_local(self, handle: LocalHandle) -> None:
+        from targets.aws_lambda import local
+
+        local.stop(handle)
+
+    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
+        from targets.aws_lambda import local
+
+        return local.log_tail(handle, lines)
 
 
 TARGET = LambdaTarget()

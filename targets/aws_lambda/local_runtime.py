@@ -1,8 +1,9 @@
 """The Lambda runtime on this machine: AWS's runtime client for the spec's Python version.
 
-A small virtual environment per Python minor version holds only `awslambdaric` (and what it
-needs), like Lambda's managed runtime holds only its runtime client: the server's own
-dependencies come from the zip alone. Environments are cached under the mcp-deploy cache.
+A small virtual environment per Python minor version holds what Lambda's managed Python
+runtime holds: its runtime client `awslambdaric` and the AWS SDK (`boto3`, which the shim uses
+to read secrets at cold start). The server's own dependencies come from the zip alone.
+Environments are cached under the mcp-deploy cache.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from orchestrator.build.vendor import cache_root, uv_binary
 from orchestrator.errors import OperationError
 
 AWSLAMBDARIC = "awslambdaric==4.2.2"
+BOTO3 = "boto3==1.44.5"
 
 
 def runtime_python(minor: str) -> Path:
     """Path of a Python `minor` interpreter that can run `python -m awslambdaric`."""
-    home = cache_root() / "lambda-runtime" / f"python{minor}-{AWSLAMBDARIC.replace('==', '-')}"
+    home = (
+        cache_root()
+        / "lambda-runtime"
+        / f"python{minor}-{AWSLAMBDARIC.replace('==', '-')}-{BOTO3.replace('==', '-')}"
+    )
     python = home / "bin" / "python"
     if python.is_file():
         return python
@@ -40,6 +46,7 @@ def runtime_python(minor: str) -> Path:
             ":all:",
             "--compile-bytecode",
             AWSLAMBDARIC,
+            BOTO3,
         ],
     ):
         done = subprocess.run(argv, capture_output=True, text=True, check=False)

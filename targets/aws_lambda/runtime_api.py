@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import sys
 import threading
 import time
 import uuid
@@ -22,12 +23,27 @@ from typing import Any, Literal
 PREFIX = "/2018-06-01/runtime"
 _OUTCOME = re.compile(rf"^{PREFIX}/invocation/([^/]+)/(response|error)$")
 
-OutcomeKind = Literal["response", "error", "init_error", "timeout"]
+OutcomeKind = Literal["response", "error", "init_error", "timeout", "exited"]
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading HTTP server whose clients may vanish (a runtime killed mid-request, a
+    caller that gave up): dropped connections are not errors worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass
 class Outcome:
-    """What became of one invocation (or of the init phase, for `init_error`)."""
+    """What became of one invocation (or of the init phase, for `init_error`).
+
+    `timeout`: no outcome before the deadline; `exited`: the runtime process ended first.
+    """
 
     kind: OutcomeKind
     body: bytes = b""
@@ -61,11 +77,10 @@ class RuntimeAPI:
         self.timeout = timeout
         self.init_error: Outcome | None = None
         self.polled = threading.Event()  # set when the runtime first asks for work (init done)
-        self._queue: queue.Queue[_Invocation] = queue.Queue()
+        self._queue: queue.Queue[_Invocation | None] = queue.Queue()
         self._inflight: dict[str, _Invocation] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -88,17 +103,19 @@ class RuntimeAPI:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def invoke(self, event: Any, timeout: float | None = None) -> Outcome:
+    def invoke(
+        self, event: Any, timeout: float | None = None, request_id: str | None = None
+    ) -> Outcome:
         """Queue `event` and wait for its outcome; `timeout` outcome after the deadline."""
         limit = self.timeout if timeout is None else timeout
         invocation = _Invocation(
-            request_id=str(uuid.uuid4()),
+            request_id=request_id or str(uuid.uuid4()),
             payload=json.dumps(event).encode(),
             deadline_ms=int((time.time() + limit) * 1000),
         )
         with self._lock:
             self._inflight[invocation.request_id] = invocation
-        self._queue.put(invocation)
+            self._queue.put(invocation)
         finished = invocation.done.wait(limit)
         with self._lock:
             self._inflight.pop(invocation.request_id, None)
@@ -107,6 +124,20 @@ class RuntimeAPI:
         if not finished or invocation.outcome is None:
             return Outcome("timeout")
         return invocation.outcome
+
+    def reset(self, outcome: Outcome | None = None) -> None:
+        """Forget the current execution environment (its process is gone): every waiting
+        invocation gets `outcome`, a runtime still long-polling is released, and the next
+        runtime process starts from a clean slate (cold start)."""
+        with self._lock:
+            waiting = list(self._inflight.values())
+            stale, self._queue = self._queue, queue.Queue()
+            self.init_error = None
+            self.polled = threading.Event()
+        stale.put(None)
+        for invocation in waiting:
+            invocation.outcome = invocation.outcome or outcome or Outcome("exited")
+            invocation.done.set()
 
     def _finish(self, request_id: str, outcome: Outcome) -> bool:
         with self._lock:
@@ -118,10 +149,11 @@ class RuntimeAPI:
         return True
 
     def _fail_init(self, outcome: Outcome) -> None:
-        self.init_error = outcome
         with self._lock:
+            self.init_error = outcome
             waiting = list(self._inflight.values())
         for invocation in waiting:
+            invocation.outcome = invocation.outcome or outcome
             invocation.done.set()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -129,6 +161,7 @@ class RuntimeAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
@@ -148,7 +181,12 @@ class RuntimeAPI:
                     self._reply(404)
                     return
                 api.polled.set()
-                invocation = api._queue.get()
+                work = api._queue
+                invocation = work.get()
+                if invocation is None:  # released by reset(): this runtime is gone
+                    work.put(None)
+                    self._reply(410)
+                    return
                 self._reply(
                     200,
                     invocation.payload,

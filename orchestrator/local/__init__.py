@@ -1,0 +1,1 @@
+"""The `local` environment: run artifacts in emulations of their targets, track them, prove them."""

@@ -1,0 +1,78 @@
+"""Background processes that outlive the CLI: find them again, tell if they live, end them.
+
+A pid alone can be reused by an unrelated process after the original ends, so a process is
+identified by its pid *and* its start time (field 22 of /proc/<pid>/stat, in clock ticks since
+boot). Background servers run in their own session, so their process group (pgid = pid) holds
+everything they started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from pathlib import Path
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot, or None when there is no such pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19]
+
+
+def alive(pid: int, started: str) -> bool:
+    """True while the process `pid` that started at `started` runs (and is not a zombie)."""
+    if start_time(pid) != started:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def stop_group(pid: int, started: str, grace: float) -> bool:
+    """SIGTERM the process group led by `pid`, SIGKILL it after `grace` seconds; True when the
+    leader is gone afterwards. Does nothing when `pid` is no longer that process."""
+    if not alive(pid, started):
+        return True
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not alive(pid, started):
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # whatever is left in the group
+    for _ in range(100):
+        _reap(pid)
+        if not alive(pid, started):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid` when it is our own child (otherwise its parent or init does)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a text file ('' when it does not exist)."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            return "".join(deque(handle, maxlen=lines))
+    except OSError:
+        return ""

@@ -1,0 +1,486 @@
+"""One Lambda function on this machine, run the way Lambda runs it.
+
+- The zip is unpacked once per digest into the cache and mounted **read-only** as the task root
+  in a private mount namespace, with a fresh **tmpfs on /tmp** sized like the function's
+  ephemeral storage (both need `unshare`, i.e. root or user namespaces).
+- AWS's runtime client (`awslambdaric`) runs the handler under a Python of the spec's minor
+  version, with the environment variables Lambda sets, against a Runtime API on loopback.
+- An HTTP front door turns each request into a Function URL event (payload 2.0) and the
+  handler's response back into HTTP. The `Host` the server sees is the Function URL's domain,
+  as in the cloud (so a server that would answer 421 there answers 421 here too).
+- The execution environment starts on the first request (cold start, init limited to 10 s),
+  then serves warm invocations one at a time. An invocation that outlives the function's
+  timeout is answered 502 and its environment is killed; the next request starts a new one.
+- Secrets reach the server through the shim's cold-start read of Secrets Manager, answered by a
+  loopback stand-in that holds the values in memory only.
+- The log reads like CloudWatch: INIT_START, START, the runtime's output, END and REPORT lines
+  with durations and the maximum memory used.
+
+Not emulated: concurrency (Lambda would start more environments; here requests queue for the
+one), the memory limit (reported, not enforced), the `/var/task` path (the task root keeps its
+cache path; `LAMBDA_TASK_ROOT` says where).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import IO, Any
+
+from targets.aws_lambda.events import URL_ID, function_url_event, response_body
+from targets.aws_lambda.runtime_api import LoopbackServer, Outcome, RuntimeAPI
+from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub, secret_arn
+
+HANDLER = "mcp_deploy_lambda.handler"
+SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
+MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request and response limit
+INIT_LIMIT = 10.0  # seconds Lambda allows the init phase of an on-demand environment
+INTERNAL_ERROR = b'{"Message":"Internal Server Error"}'
+_HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive"}
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    """A function's configuration as the emulator needs it. Holds no secret value."""
+
+    name: str
+    zip_path: Path
+    python: str
+    memory: int
+    timeout: int
+    ephemeral_storage: int
+    region: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+    handler: str = HANDLER
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["zip_path"] = str(self.zip_path)
+        data["variables"] = dict(self.variables)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LambdaFunction:
+        return cls(**{**data, "zip_path": Path(data["zip_path"])})
+
+
+def unpack_task_root(zip_path: Path, cache: Path) -> Path:
+    """The zip unpacked under `cache/<name of the zip>` once (content-addressed, reused)."""
+    root = cache / zip_path.stem
+    if root.is_dir():
+        return root
+    partial = root.with_name(f"{root.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(partial)
+    try:
+        partial.rename(root)
+    except OSError:  # another process unpacked it first
+        shutil.rmtree(partial, ignore_errors=True)
+    return root
+
+
+def _die_with_parent() -> None:
+    """In the runtime's child process: be killed when the emulator's process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _under(path: Path, directory: str) -> bool:
+    return path.resolve().is_relative_to(directory)
+
+
+class LambdaEmulator:
+    """Front door + Runtime API + runtime process for one function; start()/stop()."""
+
+    def __init__(
+        self,
+        function: LambdaFunction,
+        secrets: Mapping[str, str],
+        *,
+        runtime_python: Path,
+        task_cache: Path,
+        log: IO[bytes],
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.function = function
+        self._python = runtime_python
+        self._task_cache = task_cache
+        self._log_sink = log
+        self._log_lock = threading.Lock()
+        self._invoke_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._domain = f"{URL_ID}.lambda-url.{function.region}.on.aws"
+        self._api = RuntimeAPI(function.name, region=function.region, timeout=function.timeout)
+        self._credentials = Credentials.generate()
+        arns = {name: secret_arn(function.region, function.name, name) for name in secrets}
+        self._secret_arns = arns
+        self._secrets: SecretsManagerStub | None = None
+        if secrets:
+            values = {arns[name]: value for name, value in secrets.items()}
+            self._secrets = SecretsManagerStub(values, self._credentials)
+        self._server = LoopbackServer((host, port), self._front_door())
+        # PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so runtimes
+        # are started by one thread that lives as long as the emulator, not by request threads.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-spawn")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._task_root: Path | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LambdaEmulator:
+        """Unpack the zip and open the front door. The runtime starts on the first request."""
+        self._task_root = unpack_task_root(self.function.zip_path, self._task_cache)
+        self._api.start()
+        if self._secrets is not None:
+            self._secrets.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the front door and end the execution environment."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._end_runtime(signal.SIGTERM)
+        self._spawner.shutdown()
+        self._api.stop()
+        if self._secrets is not None:
+            self._secrets.stop()
+
+    # -- invocations -------------------------------------------------------------------------
+
+    def invoke(self, event: dict[str, Any]) -> Outcome:
+        """Run one invocation, starting the execution environment first when there is none."""
+        with self._invoke_lock:
+            init_ms = None
+            if not self._runtime_running():
+                init_ms, failed = self._cold_start()
+                if failed is not None:
+                    return failed
+            request_id = str(uuid.uuid4())
+            self._log(f"START RequestId: {request_id} Version: $LATEST")
+            started = time.perf_counter()
+            outcome = self._api.invoke(event, self.function.timeout, request_id)
+            duration = (time.perf_counter() - started) * 1000
+            if outcome.kind == "timeout":
+                self._log(
+                    f"{_timestamp()} {request_id} Task timed out after "
+                    f"{self.function.timeout:.2f} seconds"
+                )
+                self._end_runtime(signal.SIGKILL)
+            elif outcome.kind == "exited":
+                self._log(f"RequestId: {request_id} Error: {_message(outcome)}")
+            self._log(f"END RequestId: {request_id}")
+            self._log(self._report(request_id, duration, init_ms))
+            return outcome
+
+    def _cold_start(self) -> tuple[float, Outcome | None]:
+        """Start the runtime and wait for its init; (init ms, the failure when init failed)."""
+        started = time.perf_counter()
+        process = self._spawn()
+        deadline = started + INIT_LIMIT
+        while not self._api.polled.is_set():
+            if self._api.init_error is not None or process.poll() is not None:
+                break
+            if time.perf_counter() > deadline:
+                self._end_runtime(signal.SIGKILL)
+                self._log(f"INIT_REPORT Init Duration: {INIT_LIMIT * 1000:.2f} ms Status: timeout")
+                return INIT_LIMIT * 1000, Outcome(
+                    "init_error",
+                    json.dumps(
+                        {
+                            "errorType": "Runtime.InitTimeout",
+                            "errorMessage": f"init did not finish in {INIT_LIMIT:.0f} s",
+                        }
+                    ).encode(),
+                )
+            self._api.polled.wait(0.005)
+        init_ms = (time.perf_counter() - started) * 1000
+        if self._api.polled.is_set():
+            return init_ms, None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)  # a runtime that lingers is ended below
+        failure = self._api.init_error or Outcome(
+            "init_error",
+            json.dumps(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"Runtime exited with error: exit status {process.returncode}",
+                }
+            ).encode(),
+        )
+        self._log(f"INIT_REPORT Init Duration: {init_ms:.2f} ms Status: error")
+        self._end_runtime(signal.SIGKILL)
+        return init_ms, failure
+
+    def _report(self, request_id: str, duration: float, init_ms: float | None) -> str:
+        used = self._max_memory_mb()
+        line = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: "
+            f"{max(1, int(duration + 0.999))} ms\tMemory Size: {self.function.memory} MB\t"
+            f"Max Memory Used: {used if used is not None else '?'} MB"
+        )
+        if init_ms is not None:
+            line += f"\tInit Duration: {init_ms:.2f} ms"
+        if used is not None and used > self.function.memory:
+            line += "\tWARNING: above the memory size (Lambda would end it: Runtime.OutOfMemory)"
+        return line
+
+    def _max_memory_mb(self) -> int | None:
+        process = self._process
+        if process is None:
+            return None
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+        return None
+
+    # -- the runtime process -----------------------------------------------------------------
+
+    def _runtime_running(self) -> bool:
+        process = self._process
+        return process is not None and process.poll() is None
+
+    def _environment(self) -> dict[str, str]:
+        function = self.function
+        assert self._task_root is not None
+        stream = time.strftime("%Y/%m/%d") + "/[$LATEST]" + uuid.uuid4().hex
+        env = {
+            "PATH": f"{self._python.parent}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(self._task_root),
+            "LAMBDA_RUNTIME_DIR": str(self._python.parent.parent),
+            "AWS_LAMBDA_RUNTIME_API": self._api.address,
+            "_HANDLER": function.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{function.python}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": function.region,
+            "AWS_DEFAULT_REGION": function.region,
+            **self._credentials.environment(),
+            **function.variables,
+        }
+        if self._secrets is not None:
+            env[SECRET_ARNS_VARIABLE] = json.dumps(self._secret_arns, sort_keys=True)
+            env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self._secrets.endpoint
+        return env
+
+    def _command(self) -> list[str]:
+        """`unshare` into a private mount namespace: task root read-only, fresh /tmp, then the
+        runtime client. /tmp is left alone when the task root or runtime lives under it."""
+        assert self._task_root is not None
+        root = shlex.quote(str(self._task_root))
+        steps = [f"mount --bind {root} {root}", f"mount -o remount,bind,ro {root}"]
+        if not (_under(self._task_root, "/tmp") or _under(self._python, "/tmp")):
+            size = self.function.ephemeral_storage
+            steps.append(f"mount -t tmpfs -o size={size}m,mode=1777 lambda-tmp /tmp")
+        steps.append(
+            f"exec {shlex.quote(str(self._python))} -m awslambdaric "
+            f"{shlex.quote(self.function.handler)}"
+        )
+        isolate = ["unshare", "--mount", "--propagation", "private"]
+        if os.geteuid() != 0:
+            isolate.append("--map-root-user")
+        return [*isolate, "sh", "-c", " && ".join(steps)]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self._state_lock:
+            self._api.reset()
+            self._log(
+                f"INIT_START Runtime Version: python:{self.function.python} (local emulation, "
+                f"awslambdaric)"
+            )
+            process = self._spawner.submit(
+                subprocess.Popen,
+                self._command(),
+                cwd=self._task_root,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_sink,
+                stderr=self._log_sink,
+                preexec_fn=_die_with_parent,
+            ).result()
+            self._process = process
+        threading.Thread(target=self._watch, args=(process,), daemon=True).start()
+        return process
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        """When a runtime process ends, fail whatever it was running (Runtime.ExitError)."""
+        code = process.wait()
+        with self._state_lock:
+            if self._process is not process:
+                return
+            self._process = None
+            if not self._api.polled.is_set():
+                return  # died during init: the cold start reports it (keeps the init error)
+            reason = f"signal {-code}" if code < 0 else f"exit status {code}"
+            body = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"Runtime exited with error: {reason}",
+            }
+            self._api.reset(Outcome("exited", json.dumps(body).encode()))
+
+    def _end_runtime(self, first: signal.Signals) -> None:
+        with self._state_lock:
+            process, self._process = self._process, None
+            self._api.reset()
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(first)
+        try:
+            process.wait(2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    # -- log ---------------------------------------------------------------------------------
+
+    def _log(self, line: str) -> None:
+        with self._log_lock:
+            self._log_sink.write(line.encode() + b"\n")
+            self._log_sink.flush()
+
+    # -- the front door ----------------------------------------------------------------------
+
+    def _front_door(self) -> type[BaseHTTPRequestHandler]:
+        emulator = self
+
+        class FrontDoor(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _body(self) -> bytes | None:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks: list[bytes] = []
+                    total = 0
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(chunks)
+                        total += size
+                        if total > MAX_PAYLOAD:
+                            return None
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_PAYLOAD:
+                    return None
+                return self.rfile.read(length) if length else b""
+
+            def _send(
+                self, status: int, body: bytes, headers: Mapping[str, str], cookies: list[str]
+            ) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in _HOP_HEADERS:
+                        self.send_header(name, str(value))
+                for cookie in cookies:
+                    self.send_header("Set-Cookie", cookie)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _handle(self) -> None:
+                body = self._body()
+                if body is None:
+                    self.close_connection = True
+                    self._send(
+                        413,
+                        b'{"Message":"Request must be smaller than 6291456 bytes"}',
+                        {"Content-Type": "application/json"},
+                        [],
+                    )
+                    return
+                path, _, query = self.path.partition("?")
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["x-forwarded-host"] = self.headers.get("Host", "")
+                headers["x-forwarded-for"] = self.client_address[0]
+                headers["x-forwarded-proto"] = "http"
+                event = function_url_event(
+                    self.command,
+                    path,
+                    headers=headers,
+                    body=body,
+                    query=query,
+                    source_ip=self.client_address[0],
+                    domain=emulator._domain,
+                )
+                outcome = emulator.invoke(event)
+                if outcome.kind != "response":
+                    self._send(502, INTERNAL_ERROR, {"Content-Type": "application/json"}, [])
+                    return
+                self._respond(outcome)
+
+            def _respond(self, outcome: Outcome) -> None:
+                try:
+                    result = outcome.json()
+                except ValueError:
+                    self._send(502, INTERNAL_ERROR, {"Content-Type": "application/json"}, [])
+                    return
+                if not isinstance(result, dict) or "statusCode" not in result:
+                    # Lambda infers a 200 JSON response from any other return value.
+                    data = json.dumps(result).encode()
+                    self._send(200, data, {"Content-Type": "application/json"}, [])
+                    return
+                data = response_body(result)
+                if len(data) > MAX_PAYLOAD:
+                    self._send(502, INTERNAL_ERROR, {"Content-Type": "application/json"}, [])
+                    return
+                self._send(
+                    int(result["statusCode"]),
+                    data,
+                    dict(result.get("headers") or {}),
+                    list(result.get("cookies") or []),
+                )
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+        return FrontDoor
+
+
+def _message(outcome: Outcome) -> str:
+    try:
+        return str(outcome.json().get("errorMessage", ""))
+    except (ValueError, AttributeError):
+        return outcome.body.decode(errors="replace")[:500]
+
+
+def _timestamp() -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        + f".{int(time.time() * 1000) % 1000:03d}Z"
+    )

@@ -1,0 +1,178 @@
+"""`--env local` for Lambda: the emulator (`emulator.py`) in the foreground or in a background
+supervisor process that outlives the CLI.
+
+The background supervisor is `python -m targets.aws_lambda.local`. It reads its request — the
+function, the secret values, the port and the log path — as JSON on stdin (never from a file,
+an argument or an environment variable), answers `{"url": ...}` or `{"error": ...}` on stdout
+once the front door is open, then serves until SIGTERM. It runs in its own session, so stopping
+its process group ends the runtime too (which also dies with it, through PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from orchestrator.errors import OperationError
+from orchestrator.local import processes
+from targets.aws_lambda.emulator import LambdaEmulator, LambdaFunction
+from targets.base import LocalHandle, LocalLaunch
+
+START_TIMEOUT = 60.0
+STOP_GRACE = 5.0
+# What the supervisor keeps of the CLI's environment (not the variables secrets come from).
+_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME", "MCP_DEPLOY_CACHE_DIR")
+
+
+def function_of(launch: LocalLaunch) -> LambdaFunction:
+    from targets.aws_lambda import LambdaOptions
+
+    options = launch.options
+    assert isinstance(options, LambdaOptions)
+    return LambdaFunction(
+        name=f"{launch.server}-{launch.environment}",
+        zip_path=launch.artifact.path,
+        python=launch.python,
+        memory=options.memory,
+        timeout=options.timeout,
+        ephemeral_storage=options.ephemeral_storage,
+        region=options.region or "us-east-1",
+        variables=dict(launch.variables),
+    )
+
+
+def _paths(python: str) -> tuple[Path, Path]:
+    """(the runtime's interpreter, the cache of unpacked task roots)."""
+    from orchestrator.build.vendor import cache_root
+    from targets.aws_lambda.local_runtime import runtime_python
+
+    return runtime_python(python), cache_root() / "lambda-local" / "tasks"
+
+
+def start_background(launch: LocalLaunch) -> LocalHandle:
+    """Start the supervisor; return once its front door is open."""
+    function = function_of(launch)
+    python, tasks = _paths(function.python)
+    log = launch.state_dir / "lambda.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    request = {
+        "function": function.to_dict(),
+        "secrets": dict(launch.secrets),
+        "port": launch.port,
+        "runtime_python": str(python),
+        "task_cache": str(tasks),
+    }
+    env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
+    with log.open("ab") as sink:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "targets.aws_lambda.local", str(log)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+            start_new_session=True,
+            env=env,
+        )
+    assert supervisor.stdin is not None and supervisor.stdout is not None
+    supervisor.stdin.write(json.dumps(request).encode())
+    supervisor.stdin.close()
+    answer = _read_answer(supervisor.stdout, START_TIMEOUT)
+    supervisor.stdout.close()
+    started = processes.start_time(supervisor.pid)
+    if "url" not in answer or started is None:
+        if started is not None:
+            processes.stop_group(supervisor.pid, started, STOP_GRACE)
+        raise OperationError(
+            "the local Lambda emulation did not start: " + str(answer.get("error", "no answer")),
+            detail=processes.tail(log),
+        )
+    return LocalHandle(
+        url=answer["url"] + launch.mcp_path,
+        data={"pid": supervisor.pid, "started": started, "log": str(log)},
+    )
+
+
+def _read_answer(stream: IO[bytes], timeout: float) -> dict[str, Any]:
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return {"error": f"no answer within {timeout:.0f} s"}
+    line = stream.readline()
+    try:
+        answer: dict[str, Any] = json.loads(line)
+    except ValueError:
+        return {"error": "the supervisor exited"}
+    return answer
+
+
+def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
+    """Serve until KeyboardInterrupt; the function's log goes to stderr."""
+    function = function_of(launch)
+    python, tasks = _paths(function.python)
+    emulator = LambdaEmulator(
+        function,
+        launch.secrets,
+        runtime_python=python,
+        task_cache=tasks,
+        log=sys.stderr.buffer,
+        port=launch.port,
+    )
+    emulator.start()
+    try:
+        ready(emulator.url + launch.mcp_path)
+        threading.Event().wait()
+    finally:
+        emulator.stop()
+
+
+def alive(handle: LocalHandle) -> bool:
+    return processes.alive(int(handle.data["pid"]), str(handle.data["started"]))
+
+
+def stop(handle: LocalHandle) -> None:
+    if not processes.stop_group(int(handle.data["pid"]), str(handle.data["started"]), STOP_GRACE):
+        raise OperationError(f"could not stop the local Lambda (pid {handle.data['pid']})")
+
+
+def log_tail(handle: LocalHandle, lines: int = 40) -> str:
+    return processes.tail(Path(str(handle.data["log"])), lines)
+
+
+def _serve(request: Mapping[str, Any], log: IO[bytes]) -> int:
+    """The supervisor's life: start, answer on stdout, serve until SIGTERM/SIGINT."""
+    stop_requested = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    try:
+        emulator = LambdaEmulator(
+            LambdaFunction.from_dict(request["function"]),
+            request["secrets"],
+            runtime_python=Path(request["runtime_python"]),
+            task_cache=Path(request["task_cache"]),
+            log=log,
+            port=int(request["port"]),
+        ).start()
+    except OSError as error:
+        print(json.dumps({"error": str(error)}), flush=True)
+        return 1
+    print(json.dumps({"url": emulator.url}), flush=True)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # the CLI has stopped listening
+    while not stop_requested.wait(1):
+        pass
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    _request = json.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    with open(sys.argv[1], "ab", buffering=0) as _log:
+        sys.exit(_serve(_request, _log))
