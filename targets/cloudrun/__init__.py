@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from targets.base import TargetOptions
+from targets.base import LocalHandle, LocalLaunch, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -28,7 +29,8 @@ ImageRepository = Annotated[
 PinnedImage = Annotated[str, Field(pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$")]
 
 
-def _memory_mib(value: str) -> int:
+def memory_mib(value: str) -> int:
+    """MiB in a Cloud Run memory setting ('512Mi', '2Gi')."""
     match = _MEMORY.match(value)
     if match is None:
         raise ValueError("memory must look like '512Mi' or '2Gi'")
@@ -75,7 +77,7 @@ class CloudRunOptions(TargetOptions):
     @field_validator("memory")
     @classmethod
     def _memory_in_range(cls, value: str) -> str:
-        mib = _memory_mib(value)
+        mib = memory_mib(value)
         if not 128 <= mib <= 32 * 1024:
             raise ValueError("memory must be between 128Mi and 32Gi")
         return value
@@ -113,6 +115,33 @@ class CloudRunTarget:
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, CloudRunOptions)
         return f"{options.registry}/{server}" if options.registry else None
+
+    # Local runs: the image in the Docker engine (see targets.cloudrun.local).
+
+    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+        from targets.cloudrun import local
+
+        return local.start_background(launch)
+
+    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
+        from targets.cloudrun import local
+
+        local.run_foreground(launch, ready)
+
+    def local_alive(self, handle: LocalHandle) -> bool:
+        from targets.cloudrun import local
+
+        return local.alive(handle)
+
+    def stop_local(self, handle: LocalHandle) -> None:
+        from targets.cloudrun import local
+
+        local.stop(handle)
+
+    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
+        from targets.cloudrun import local
+
+        return local.log_tail(handle, lines)
 
 
 TARGET = CloudRunTarget()

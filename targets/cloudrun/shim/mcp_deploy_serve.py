@@ -4,11 +4,18 @@ Cloud Run's contract: listen on `$PORT` (8080 by default) on all interfaces, sto
 within the grace period after SIGTERM (uvicorn finishes in-flight requests, then runs the
 lifespan shutdown). `MCP_DEPLOY_HOST` overrides the bind address (the local emulation binds
 127.0.0.1). Requests pass the auth gate of `mcp_deploy_gate` before reaching the app.
+
+With `MCP_DEPLOY_SECRETS_STDIN=1` (the local emulation), the first line of stdin is a JSON
+object NAME → secret value, set as environment variables before the server is imported; the
+values never pass through the container engine's (on-disk) configuration. In the cloud, Cloud
+Run sets secret env vars itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from typing import Any
 
 import uvicorn
@@ -44,7 +51,18 @@ class GatedApp:
         await self.app(scope, receive, send)
 
 
+def load_secrets_from_stdin() -> None:
+    """Set the secrets handed over on stdin (local emulation only)."""
+    if os.environ.get("MCP_DEPLOY_SECRETS_STDIN") != "1":
+        return
+    values: dict[str, str] = json.loads(sys.stdin.readline() or "{}")
+    sys.stdin.close()
+    for name, value in values.items():
+        os.environ[name] = value
+
+
 def main() -> None:
+    load_secrets_from_stdin()
     config = runtime_config()
     app = GatedApp(import_app(config["entry"]), BearerGate.from_config(config))
     uvicorn.run(
