@@ -77,6 +77,12 @@ def explain_failure(url: str, error: BaseException, status: int | None = None) -
             f"nothing is listening at {host}",
             "the server did not start or has stopped; look at its log",
         )
+    if status is not None and status >= 500:
+        return (
+            f"the server failed to handle the request (HTTP {status})",
+            "its log says why: on Lambda, an error while importing the server (init) or in the "
+            "handler; elsewhere, an exception in the server",
+        )
     if status == 404:
         return (f"no MCP endpoint at {urlsplit(url).path}", "check server.path in the spec")
     if isinstance(error, TimeoutError) or "Timeout" in text:

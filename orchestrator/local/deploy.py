@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from orchestrator import naming
 from orchestrator.environments import Overrides, ResolvedEnvironment, resolve
 from orchestrator.errors import OperationError, input_error
+from orchestrator.local import processes
 from orchestrator.local.secret_values import read_secrets
 from orchestrator.local.state import LocalDeployment, LocalState
 from orchestrator.records import DeploymentRecord, RecordStore, config_hash, git_commit, now, who
@@ -132,11 +133,13 @@ def deploy_local(
     progress(f"{resolved_target}: smoke test of {handle.url}")
     result = smoke_launch(loaded, handle.url, prepared.token)
     if not result.ok:
-        log = prepared.runner.log_tail(handle)
+        log = prepared.runner.log_tail(handle, 20)
         prepared.runner.stop_local(handle)
         state.remove(resolved_target)
+        error = processes.last_error(log)
         raise OperationError(
-            f"the local {resolved_target} deployment failed its smoke test: {result.failure}",
+            f"the local {resolved_target} deployment failed its smoke test: {result.failure}"
+            + (f"\n  the server says: {error}" if error else ""),
             hint=result.hint,
             detail=("server log (last lines):\n" + log) if log else None,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections import deque
@@ -76,3 +77,13 @@ def tail(path: Path, lines: int = 40) -> str:
             return "".join(deque(handle, maxlen=lines))
     except OSError:
         return ""
+
+
+_ERROR_LINE = re.compile(r"^(\[ERROR\] .+|[A-Za-z_.]*(Error|Exception): .+)$")
+
+
+def last_error(log: str) -> str | None:
+    """The last line of `log` that reports an error (`[ERROR] ...` from the Lambda runtime
+    client, `SomethingError: ...` closing a Python traceback), if any."""
+    found = [line.strip() for line in log.splitlines() if _ERROR_LINE.match(line.strip())]
+    return found[-1] if found else None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.build.store import ArtifactStore
 from orchestrator.errors import OperationError
+from orchestrator.local import processes
 from targets.base import LocalHandle, LocalLaunch
 
 if TYPE_CHECKING:
@@ -215,10 +216,13 @@ def _wait_ready(container: Container, port: int) -> None:
         container.reload()
         if container.status in ("exited", "dead"):
             code = container.attrs.get("State", {}).get("ExitCode")
+            log = _logs(container)
+            error = processes.last_error(log)
             raise OperationError(
-                f"the container exited during start-up (exit code {code})",
+                f"the container exited during start-up (exit code {code})"
+                + (f"\n  the server says: {error}" if error else ""),
                 hint="its log is below; a server whose entry does not import stops here",
-                detail=_logs(container),
+                detail=log,
             )
         with socket.socket() as probe:
             probe.settimeout(0.5)
