@@ -39,9 +39,23 @@ def alive(pid: int, started: str) -> bool:
     return state != "Z"
 
 
+def live_members(group: int) -> list[int]:
+    """Pids of the processes (not zombies) in process group `group`."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(group) and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
 def stop_group(pid: int, started: str, grace: float) -> bool:
-    """SIGTERM the process group led by `pid`, SIGKILL it after `grace` seconds; True when the
-    leader is gone afterwards. Does nothing when `pid` is no longer that process."""
+    """SIGTERM the process group led by `pid`, SIGKILL what is left after `grace` seconds (or
+    once the leader is gone); True when no process of the group lives afterwards. Does nothing
+    when `pid` is no longer that process."""
     if not alive(pid, started):
         return True
     try:
@@ -58,7 +72,7 @@ def stop_group(pid: int, started: str, grace: float) -> bool:
         os.killpg(pid, signal.SIGKILL)  # whatever is left in the group
     for _ in range(100):
         _reap(pid)
-        if not alive(pid, started):
+        if not live_members(pid):
             return True
         time.sleep(0.02)
     return False

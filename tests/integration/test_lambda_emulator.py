@@ -22,7 +22,7 @@ from targets.aws_lambda.local_runtime import runtime_python
 
 pytestmark = pytest.mark.integration
 
-FUNCTION = '''
+FUNCTION = """
 import json, os, time
 
 def probe(path):
@@ -58,7 +58,7 @@ def handler(event, context):
     }
     return {"statusCode": 201, "headers": {"x-fn": "yes"}, "cookies": ["a=1", "b=2"],
             "body": json.dumps(body)}
-'''
+"""
 
 
 def function_zip(directory: Path, source: str) -> Path:

@@ -23,6 +23,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from orchestrator.local import processes
 from tests.conftest import EXAMPLE_DIR
 from tests.integration.test_example_servers import mcp_session
 from tests.support.debian_base import BaseImageError, python_base_image
@@ -83,14 +84,7 @@ def local_state(spec: Path, target: str) -> dict[str, Any] | None:
 def leftovers(target: str, handle: dict[str, Any]) -> bool:
     """True when anything of the deployment behind `handle` still exists."""
     if target == "lambda":  # any live process left in the supervisor's process group
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[2] == str(handle["pid"]) and fields[0] != "Z":
-                return True
-        return False
+        return bool(processes.live_members(int(handle["pid"])))
     found = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"id={handle['container']}"],
         capture_output=True,

@@ -1,0 +1,238 @@
+"""The pieces of the `local` environment that need no runtime: secret values from local sources,
+deployment records, local state, process identity, the Secrets Manager stand-in, and the CLI's
+answers to input it cannot act on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orchestrator.environments import resolve
+from orchestrator.errors import InputError
+from orchestrator.local import processes
+from orchestrator.local.secret_values import read_secrets
+from orchestrator.local.state import LocalDeployment, LocalState
+from orchestrator.records import DeploymentRecord, RecordStore, config_hash
+from orchestrator.secret_refs import SecretRef
+from orchestrator.spec.loader import load_spec
+from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub
+from tests.conftest import EXAMPLE_SPEC, MINIMAL, CliResult
+
+Run = Callable[..., CliResult]
+CANARY = "unit-secret-canary-0c4f"
+
+
+# -- secret values -----------------------------------------------------------------------------
+
+
+def test_secrets_are_read_from_env_and_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FROM_ENV", CANARY)
+    (tmp_path / "token.txt").write_text("file-value\n")
+    values = read_secrets(
+        {"A": SecretRef("env", "FROM_ENV"), "B": SecretRef("file", "token.txt")}, tmp_path, "local"
+    )
+    assert values == {"A": CANARY, "B": "file-value"}
+
+
+def test_every_unreadable_secret_is_named_without_its_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(InputError) as caught:
+        read_secrets(
+            {
+                "A": SecretRef("env", "NOT_SET_ANYWHERE"),
+                "B": SecretRef("file", "missing.txt"),
+                "C": SecretRef("file", "empty.txt"),
+                "D": SecretRef("aws-sm", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+            },
+            tmp_path,
+            "local",
+        )
+    issues = caught.value.issues
+    assert [issue.where for issue in issues] == [f"environments.local.secrets.{n}" for n in "ABCD"]
+    assert "NOT_SET_ANYWHERE is not set" in issues[0].message
+    assert "export NOT_SET_ANYWHERE=" in (issues[0].hint or "")
+    assert "missing.txt" in issues[1].message and "is empty" in issues[2].message
+    assert "cannot be read on this machine" in issues[3].message
+
+
+# -- records and state -------------------------------------------------------------------------
+
+
+def record(digest: str, time: str, url: str = "http://127.0.0.1:1/mcp") -> DeploymentRecord:
+    return DeploymentRecord(
+        server="toolbox",
+        target="lambda",
+        environment="local",
+        artifact_kind="lambda-zip",
+        artifact_digest=digest,
+        config_hash="sha256:" + "0" * 64,
+        url=url,
+        time=time,
+        who="me@here",
+        git_commit=None,
+        smoke={"ok": True},
+    )
+
+
+def test_record_store_keeps_history_in_time_order(tmp_path: Path) -> None:
+    store = RecordStore(tmp_path)
+    older = record("sha256:" + "a" * 64, "2026-11-24T01:00:00.000000Z")
+    newer = record("sha256:" + "b" * 64, "2026-11-24T02:00:00.000000Z")
+    store.write(newer)
+    store.write(older)
+    assert store.history("local", "lambda") == [older, newer]
+    assert store.latest("local", "lambda") == newer
+    assert store.latest("staging", "lambda") is None
+
+
+def test_config_hash_covers_config_and_secret_references_not_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded = load_spec(EXAMPLE_SPEC)
+    local = resolve(loaded, "local", "lambda")
+    monkeypatch.setenv("TOOLBOX_LOCAL_TOKEN", CANARY)
+    assert config_hash(resolve(loaded, "local", "lambda")) == config_hash(local)
+    assert config_hash(resolve(loaded, "staging", "lambda")) != config_hash(local)
+
+
+def test_local_state_round_trip(tmp_path: Path) -> None:
+    state = LocalState(tmp_path / "local")
+    deployment = LocalDeployment(
+        server="toolbox",
+        target="cloudrun",
+        environment="local",
+        url="http://127.0.0.1:8080/mcp",
+        port=8080,
+        artifact_digest="sha256:" + "c" * 64,
+        started="2026-11-24T01:00:00.000000Z",
+        handle={"container": "abc"},
+    )
+    state.save(deployment)
+    assert state.load("cloudrun") == deployment and state.all() == [deployment]
+    state.remove("cloudrun")
+    assert state.load("cloudrun") is None and state.all() == []
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def test_a_process_is_known_by_pid_and_start_time() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = processes.start_time(child.pid)
+    assert started is not None
+    assert processes.alive(child.pid, started)
+    assert not processes.alive(child.pid, str(int(started) + 1))  # a reused pid
+    child.kill()
+    child.wait()
+    assert not processes.alive(child.pid, started)
+
+
+def test_stop_group_ends_the_whole_group() -> None:
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            "time.sleep(60)",
+        ],
+        start_new_session=True,
+    )
+    time.sleep(0.3)
+    started = processes.start_time(leader.pid)
+    assert started is not None
+    assert len(processes.live_members(leader.pid)) == 2
+    assert processes.stop_group(leader.pid, started, grace=2)
+    assert processes.live_members(leader.pid) == []
+
+
+def test_tail_and_last_error(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert processes.tail(log, 2) == "line 98\nline 99\n"
+    assert processes.tail(tmp_path / "missing.log") == ""
+    text = (
+        "Traceback (most recent call last):\n  File x\nModuleNotFoundError: No module named 'x'\n"
+    )
+    assert processes.last_error(text) == "ModuleNotFoundError: No module named 'x'"
+    assert processes.last_error("[ERROR] Runtime.ImportModuleError: y\n") == (
+        "[ERROR] Runtime.ImportModuleError: y"
+    )
+    assert processes.last_error("all good\n") is None
+
+
+# -- Secrets Manager stand-in ------------------------------------------------------------------
+
+
+def test_secrets_manager_stand_in_answers_only_its_caller() -> None:
+    credentials = Credentials.generate()
+    arn = "arn:aws:secretsmanager:eu-west-1:000000000000:secret:fn/KEY-local"
+    stub = SecretsManagerStub({arn: CANARY}, credentials)
+    body = json.dumps({"SecretId": arn}).encode()
+    target = "secretsmanager.GetSecretValue"
+    status, answer = stub.answer(target, "wrong-token", body)
+    assert status == 403 and CANARY not in json.dumps(answer)
+    status, answer = stub.answer(target, credentials.session_token, b'{"SecretId": "other"}')
+    assert status == 400 and answer["__type"] == "ResourceNotFoundException"
+    status, answer = stub.answer("secretsmanager.ListSecrets", credentials.session_token, body)
+    assert status == 400
+    status, answer = stub.answer(target, credentials.session_token, body)
+    assert status == 200 and answer["SecretString"] == CANARY and answer["ARN"] == arn
+
+
+# -- CLI input errors --------------------------------------------------------------------------
+
+
+def test_deploy_to_a_cloud_environment_is_refused_clearly(run_cli: Run) -> None:
+    result = run_cli("--spec", str(EXAMPLE_SPEC), "deploy", "--target", "lambda", "--env", "prod")
+    assert result.code == 2 and "--env" in result.err and "'local'" in result.err
+
+
+def test_a_target_without_local_runs_is_named(run_cli: Run, project: Callable[..., Path]) -> None:
+    spec = project(MINIMAL + "\n[targets.workers]\n")
+    result = run_cli("--spec", str(spec), "deploy", "--target", "workers")
+    assert result.code == 2 and "cannot run on this machine" in result.err, result.err
+
+
+def test_a_missing_secret_fails_before_building(
+    run_cli: Run, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MCP_AUTH_TOKEN", raising=False)
+    spec = project(MINIMAL)
+    result = run_cli("--spec", str(spec), "deploy", "--target", "lambda")
+    assert result.code == 2
+    assert "environments.local.secrets.MCP_AUTH_TOKEN" in result.err
+    assert not (spec.parent / ".mcp-deploy" / "store").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["smoke"],
+        ["smoke", "http://127.0.0.1:1/mcp", "--target", "lambda"],
+        ["smoke", "http://127.0.0.1:1/mcp", "--env", "local"],
+        ["smoke", "--target", "lambda", "--env", "staging"],
+        ["destroy", "--env", "staging"],
+        ["destroy", "--env", "local", "--target", "lamda"],
+    ],
+)
+def test_smoke_and_destroy_usage_errors(run_cli: Run, args: list[str]) -> None:
+    result = run_cli("--spec", str(EXAMPLE_SPEC), *args)
+    assert result.code == 2, (result.out, result.err)
+    assert result.err.startswith("error:"), result.err
+
+
+def test_status_with_nothing_deployed(run_cli: Run, project: Callable[..., Path]) -> None:
+    result = run_cli("--spec", str(project(MINIMAL)), "status", "--json")
+    assert result.code == 0 and result.json() == {"ok": True, "local": []}
