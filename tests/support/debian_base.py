@@ -452,3 +452,7 @@ def _hex(digest: str) -> str:
 
 def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+if __name__ == "__main__":  # scripts/demo: print the pinned reference of the base image
+    print(python_base_image())
