@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -393,6 +394,7 @@ def run_command(
 
     Same emulation as deploy --env local, logs on stderr; the smoke test runs once it is up.
     """
+    import signal
     import threading
 
     from orchestrator.cli.render import progress_reporter
@@ -405,6 +407,7 @@ def run_command(
 
     def ready(url: str) -> None:
         click.echo(f"serving {loaded.spec.server.name} ({prepared.resolved.target}) at {url}")
+        sys.stdout.flush()
         click.echo("  Ctrl-C to stop", err=True)
 
         def check() -> None:
@@ -420,6 +423,11 @@ def run_command(
 
         threading.Thread(target=check, daemon=True).start()
 
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # stop as cleanly as on Ctrl-C
+    signal.signal(signal.SIGINT, interrupt)
     try:
         prepared.runner.run_foreground(prepared.launch, ready)
     except KeyboardInterrupt:

@@ -16,6 +16,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,23 @@ def leftovers(target: str, handle: dict[str, Any]) -> bool:
         check=True,
     )
     return bool(found.stdout.strip())
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(parent):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive_pid(pid: int) -> bool:
+    started = processes.start_time(pid)
+    return started is not None and processes.alive(pid, started)
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +253,45 @@ def test_an_entry_that_does_not_import_fails_the_deploy_clearly(
             ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
         ).stdout
         assert "mcp-deploy-toolbox-local-cloudrun" not in names
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_run_serves_in_the_foreground_and_stops_cleanly(spec: Path, target: str) -> None:
+    env = {**os.environ, "TOOLBOX_LOCAL_TOKEN": TOKEN, "TOOLBOX_LOCAL_API_KEY": API_KEY}
+    process = subprocess.Popen(
+        [MCP_DEPLOY, "--spec", str(spec), "run", "--target", target],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    assert process.stdout is not None and process.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving toolbox"), line
+        url = line.rsplit(" at ", 1)[1].strip()
+        seen = mcp_session(url, [("secret_fingerprint", {})], token=TOKEN)
+        expected = hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
+        assert seen["results"][0] == {"configured": True, "sha256_12": expected}
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("smoke ") for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        children = children_of(process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        reader.join(10)
+    err = "".join(lines)
+    assert process.returncode == 0, err
+    assert "smoke ok" in err and "stopped" in err, err
+    assert TOKEN not in err and API_KEY not in err
+    names = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout
+    assert "cloudrun-run" not in names
+    assert target == "cloudrun" or children, "the Lambda runtime should be a child of run"
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and alive_pid(pid)]
