@@ -1,100 +1,23 @@
-"""AWS Lambda behind a Function URL."""
+"""AWS Lambda behind a Function URL: the target is defined in `target.py`.
+
+This package init imports nothing itself, so the local emulator's background supervisor
+(`python -m targets.aws_lambda.supervisor`) starts without loading pydantic: its start-up is
+part of every local cold start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
-
-from pydantic import Field, model_validator
-
-from targets.base import ArtifactRepository, LocalHandle, LocalLaunch, TargetOptions
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.artifacts import Artifact
-    from orchestrator.build.context import BuildContext
+    from targets.aws_lambda.target import TARGET, LambdaOptions, LambdaTarget
 
-AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$", examples=["eu-west-1"])]
-
-
-class LambdaOptions(TargetOptions):
-    """`[targets.lambda]`."""
-
-    cloud_fields: ClassVar[tuple[str, ...]] = ("region",)
-    build_fields: ClassVar[tuple[str, ...]] = ("arch",)
-
-    region: AwsRegion | None = Field(None, description="AWS region to deploy to.")
-    memory: int = Field(512, ge=128, le=10240, description="Memory in MB (128-10240).")
-    timeout: int = Field(30, ge=1, le=900, description="Invocation timeout in seconds (1-900).")
-    arch: Literal["arm64", "x86_64"] = Field("arm64", description="CPU architecture.")
-    ephemeral_storage: int = Field(512, ge=512, le=10240, description="/tmp size in MB.")
-    reserved_concurrency: int | None = Field(
-        None, ge=0, description="Reserved concurrent executions; unset means unreserved."
-    )
-    provisioned_concurrency: int = Field(
-        0, ge=0, description="Pre-initialised execution environments (0 = none)."
-    )
-    artifact_repository: ArtifactRepository | None = Field(
-        None,
-        description="OCI repository that 'build --push' publishes the zip to, as an OCI "
-        "artifact (unset: the zip stays in the local store).",
-    )
-
-    @model_validator(mode="after")
-    def _provisioned_within_reserved(self) -> LambdaOptions:
-        reserved = self.reserved_concurrency
-        if reserved is not None and self.provisioned_concurrency > reserved:
-            raise ValueError(
-                "provisioned_concurrency cannot exceed reserved_concurrency "
-                f"({self.provisioned_concurrency} > {reserved})"
-            )
-        return self
+__all__ = ["TARGET", "LambdaOptions", "LambdaTarget"]
 
 
-@dataclass(frozen=True)
-class LambdaTarget:
-    name: str = "lambda"
-    title: str = "AWS Lambda"
-    options_model: type[TargetOptions] = LambdaOptions
-    supports_iam_auth: bool = True
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from targets.aws_lambda import target
 
-    def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
-        """The Lambda zip (see `targets.aws_lambda.package`)."""
-        from targets.aws_lambda.package import package_lambda
-
-        assert isinstance(options, LambdaOptions)
-        return package_lambda(context, options)
-
-    def destination(self, options: TargetOptions, server: str) -> str | None:
-        assert isinstance(options, LambdaOptions)
-        return options.artifact_repository
-
-    # Local runs: awslambdaric against a loopback Runtime API (see targets.aws_lambda.local).
-
-    def start_local(self, launch: LocalLaunch) -> LocalHandle:
-        from targets.aws_lambda import local
-
-        return local.start_background(launch)
-
-    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
-        from targets.aws_lambda import local
-
-        local.run_foreground(launch, ready)
-
-    def local_alive(self, handle: LocalHandle) -> bool:
-        from targets.aws_lambda import local
-
-        return local.alive(handle)
-
-    def stop_local(self, handle: LocalHandle) -> None:
-        from targets.aws_lambda import local
-
-        local.stop(handle)
-
-    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
-        from targets.aws_lambda import local
-
-        return local.log_tail(handle, lines)
-
-
-TARGET = LambdaTarget()
+        return getattr(target, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

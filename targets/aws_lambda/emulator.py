@@ -23,6 +23,7 @@ cache path; `LAMBDA_TASK_ROOT` says where).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import json
@@ -38,12 +39,12 @@ import zipfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import IO, Any
 
+from targets.aws_lambda import http1
 from targets.aws_lambda.events import URL_ID, function_url_event, response_body
-from targets.aws_lambda.runtime_api import LoopbackServer, Outcome, RuntimeAPI
+from targets.aws_lambda.runtime_api import Outcome, RuntimeAPI
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub, secret_arn
 
 HANDLER = "mcp_deploy_lambda.handler"
@@ -51,6 +52,8 @@ SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request and response limit
 INIT_LIMIT = 10.0  # seconds Lambda allows the init phase of an on-demand environment
 INTERNAL_ERROR = b'{"Message":"Internal Server Error"}'
+TOO_LARGE = b'{"Message":"Request must be smaller than 6291456 bytes"}'
+JSON = {"Content-Type": "application/json"}
 _HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive"}
 
 
@@ -95,6 +98,15 @@ def unpack_task_root(zip_path: Path, cache: Path) -> Path:
     return root
 
 
+async def _close(server: asyncio.Server) -> None:
+    server.close()
+
+
+def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(seconds)  # a runtime that lingers is ended by the caller
+
+
 def _die_with_parent() -> None:
     """In the runtime's child process: be killed when the emulator's process dies."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -106,7 +118,11 @@ def _under(path: Path, directory: str) -> bool:
 
 
 class LambdaEmulator:
-    """Front door + Runtime API + runtime process for one function; start()/stop()."""
+    """Front door + Runtime API + runtime process for one function; start()/stop().
+
+    Both servers run on the Runtime API's event loop (one thread); the runtime process is
+    started, watched and ended from threads, so a slow process never blocks the loop.
+    """
 
     def __init__(
         self,
@@ -124,7 +140,6 @@ class LambdaEmulator:
         self._task_cache = task_cache
         self._log_sink = log
         self._log_lock = threading.Lock()
-        self._invoke_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._domain = f"{URL_ID}.lambda-url.{function.region}.on.aws"
@@ -136,31 +151,39 @@ class LambdaEmulator:
         if secrets:
             values = {arns[name]: value for name, value in secrets.items()}
             self._secrets = SecretsManagerStub(values, self._credentials)
-        self._server = LoopbackServer((host, port), self._front_door())
+        self._host, self._port = host, port
+        self._server: asyncio.Server | None = None
+        self._invoke_lock: asyncio.Lock | None = None
         # PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so runtimes
-        # are started by one thread that lives as long as the emulator, not by request threads.
+        # are started by one thread that lives as long as the emulator.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-spawn")
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._task_root: Path | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{self._host}:{self._port}"
 
     def start(self) -> LambdaEmulator:
         """Unpack the zip and open the front door. The runtime starts on the first request."""
         self._task_root = unpack_task_root(self.function.zip_path, self._task_cache)
-        self._api.start()
         if self._secrets is not None:
             self._secrets.start()
-        self._thread.start()
+        self._api.start()
+        self._server = self._api.call(self._open())
+        self._port = int(self._server.sockets[0].getsockname()[1])
         return self
+
+    async def _open(self) -> asyncio.Server:
+        self._invoke_lock = asyncio.Lock()
+        return await asyncio.start_server(
+            self._front_door, self._host, self._port, limit=http1.MAX_HEAD
+        )
 
     def stop(self) -> None:
         """Close the front door and end the execution environment."""
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            server, self._server = self._server, None
+            self._api.call(_close(server))
         self._end_runtime(signal.SIGTERM)
         self._spawner.shutdown()
         self._api.stop()
@@ -169,41 +192,46 @@ class LambdaEmulator:
 
     # -- invocations -------------------------------------------------------------------------
 
-    def invoke(self, event: dict[str, Any]) -> Outcome:
+    async def invoke(self, event: dict[str, Any]) -> Outcome:
         """Run one invocation, starting the execution environment first when there is none."""
-        with self._invoke_lock:
+        assert self._invoke_lock is not None
+        async with self._invoke_lock:
             init_ms = None
             if not self._runtime_running():
-                init_ms, failed = self._cold_start()
+                init_ms, failed = await self._cold_start()
                 if failed is not None:
                     return failed
             request_id = str(uuid.uuid4())
             self._log(f"START RequestId: {request_id} Version: $LATEST")
             started = time.perf_counter()
-            outcome = self._api.invoke(event, self.function.timeout, request_id)
+            outcome = await self._api.invoke_async(event, self.function.timeout, request_id)
             duration = (time.perf_counter() - started) * 1000
             if outcome.kind == "timeout":
                 self._log(
                     f"{_timestamp()} {request_id} Task timed out after "
                     f"{self.function.timeout:.2f} seconds"
                 )
-                self._end_runtime(signal.SIGKILL)
+                await self._in_thread(self._end_runtime, signal.SIGKILL)
             elif outcome.kind == "exited":
                 self._log(f"RequestId: {request_id} Error: {_message(outcome)}")
             self._log(f"END RequestId: {request_id}")
             self._log(self._report(request_id, duration, init_ms))
             return outcome
 
-    def _cold_start(self) -> tuple[float, Outcome | None]:
+    async def _in_thread(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+    async def _cold_start(self) -> tuple[float, Outcome | None]:
         """Start the runtime and wait for its init; (init ms, the failure when init failed)."""
         started = time.perf_counter()
-        process = self._spawn()
+        process = await self._in_thread(self._spawn)
+        polled = self._api.polled
         deadline = started + INIT_LIMIT
-        while not self._api.polled.is_set():
+        while not polled.is_set():
             if self._api.init_error is not None or process.poll() is not None:
                 break
             if time.perf_counter() > deadline:
-                self._end_runtime(signal.SIGKILL)
+                await self._in_thread(self._end_runtime, signal.SIGKILL)
                 self._log(f"INIT_REPORT Init Duration: {INIT_LIMIT * 1000:.2f} ms Status: timeout")
                 return INIT_LIMIT * 1000, Outcome(
                     "init_error",
@@ -214,12 +242,11 @@ class LambdaEmulator:
                         }
                     ).encode(),
                 )
-            self._api.polled.wait(0.005)
+            await asyncio.sleep(0.002)
         init_ms = (time.perf_counter() - started) * 1000
-        if self._api.polled.is_set():
+        if polled.is_set():
             return init_ms, None
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(5)  # a runtime that lingers is ended below
+        await self._in_thread(_wait_quietly, process, 5.0)
         failure = self._api.init_error or Outcome(
             "init_error",
             json.dumps(
@@ -230,7 +257,7 @@ class LambdaEmulator:
             ).encode(),
         )
         self._log(f"INIT_REPORT Init Duration: {init_ms:.2f} ms Status: error")
-        self._end_runtime(signal.SIGKILL)
+        await self._in_thread(self._end_runtime, signal.SIGKILL)
         return init_ms, failure
 
     def _report(self, request_id: str, duration: float, init_ms: float | None) -> str:
@@ -371,105 +398,67 @@ class LambdaEmulator:
 
     # -- the front door ----------------------------------------------------------------------
 
-    def _front_door(self) -> type[BaseHTTPRequestHandler]:
-        emulator = self
-
-        class FrontDoor(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as separate writes
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-            def _body(self) -> bytes | None:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks: list[bytes] = []
-                    total = 0
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            self.rfile.readline()
-                            return b"".join(chunks)
-                        total += size
-                        if total > MAX_PAYLOAD:
-                            return None
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_PAYLOAD:
-                    return None
-                return self.rfile.read(length) if length else b""
-
-            def _send(
-                self, status: int, body: bytes, headers: Mapping[str, str], cookies: list[str]
-            ) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in _HOP_HEADERS:
-                        self.send_header(name, str(value))
-                for cookie in cookies:
-                    self.send_header("Set-Cookie", cookie)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _handle(self) -> None:
-                body = self._body()
-                if body is None:
-                    self.close_connection = True
-                    self._send(
-                        413,
-                        b'{"Message":"Request must be smaller than 6291456 bytes"}',
-                        {"Content-Type": "application/json"},
-                        [],
-                    )
-                    return
-                path, _, query = self.path.partition("?")
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                headers["x-forwarded-host"] = self.headers.get("Host", "")
-                headers["x-forwarded-for"] = self.client_address[0]
-                headers["x-forwarded-proto"] = "http"
-                event = function_url_event(
-                    self.command,
-                    path,
-                    headers=headers,
-                    body=body,
-                    query=query,
-                    source_ip=self.client_address[0],
-                    domain=emulator._domain,
-                )
-                outcome = emulator.invoke(event)
-                if outcome.kind != "response":
-                    self._send(502, INTERNAL_ERROR, {"Content-Type": "application/json"}, [])
-                    return
-                self._respond(outcome)
-
-            def _respond(self, outcome: Outcome) -> None:
+    async def _front_door(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
+        try:
+            while True:
                 try:
-                    result = outcome.json()
-                except ValueError:
-                    self._send(502, INTERNAL_ERROR, {"Content-Type": "application/json"}, [])
-                    return
-                if not isinstance(result, dict) or "statusCode" not in result:
-                    # Lambda infers a 200 JSON response from any other return value.
-                    data = json.dumps(result).encode()
-                    self._send(200, data, {"Content-Type": "application/json"}, [])
-                    return
-                data = response_body(result)
-                if len(data) > MAX_PAYLOAD:
-                    self._send(502, INTERNAL_ERROR, {"Content-Type": "application/json"}, [])
-                    return
-                self._send(
-                    int(result["statusCode"]),
-                    data,
-                    dict(result.get("headers") or {}),
-                    list(result.get("cookies") or []),
-                )
+                    request = await http1.read_request(reader, MAX_PAYLOAD)
+                except http1.BodyTooLarge:
+                    writer.write(http1.response(413, TOO_LARGE, JSON, [("Connection", "close")]))
+                    await writer.drain()
+                    break
+                if request is None:
+                    break
+                writer.write(await self._serve(request, str(peer[0])))
+                await writer.drain()
+                if not request.keep_alive:
+                    break
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
-
-        return FrontDoor
+    async def _serve(self, request: http1.Request, client: str) -> bytes:
+        path, _, query = request.target.partition("?")
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            key = name.lower()
+            if key != "host":
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
+        headers["x-forwarded-host"] = request.header("host")
+        headers["x-forwarded-for"] = client
+        headers["x-forwarded-proto"] = "http"
+        event = function_url_event(
+            request.method,
+            path,
+            headers=headers,
+            body=request.body,
+            query=query,
+            source_ip=client,
+            domain=self._domain,
+        )
+        outcome = await self.invoke(event)
+        head_only = request.method == "HEAD"
+        if outcome.kind != "response":
+            return http1.response(502, INTERNAL_ERROR, JSON, head_only=head_only)
+        try:
+            result = outcome.json()
+        except ValueError:
+            return http1.response(502, INTERNAL_ERROR, JSON, head_only=head_only)
+        if not isinstance(result, dict) or "statusCode" not in result:
+            # Lambda infers a 200 JSON response from any other return value.
+            return http1.response(200, json.dumps(result).encode(), JSON, head_only=head_only)
+        data = response_body(result)
+        if len(data) > MAX_PAYLOAD:
+            return http1.response(502, INTERNAL_ERROR, JSON, head_only=head_only)
+        kept = {
+            str(name): str(value)
+            for name, value in (result.get("headers") or {}).items()
+            if str(name).lower() not in _HOP_HEADERS
+        }
+        cookies = [("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or []]
+        return http1.response(int(result["statusCode"]), data, kept, cookies, head_only=head_only)
 
 
 def _message(outcome: Outcome) -> str:

@@ -1,7 +1,7 @@
 """`--env local` for Lambda: the emulator (`emulator.py`) in the foreground or in a background
 supervisor process that outlives the CLI.
 
-The background supervisor is `python -m targets.aws_lambda.local`. It reads its request — the
+The background supervisor is `python -m targets.aws_lambda.supervisor`. It reads its request — the
 function, the secret values, the port and the log path — as JSON on stdin (never from a file,
 an argument or an environment variable), answers `{"url": ...}` or `{"error": ...}` on stdout
 once the front door is open, then serves until SIGTERM. It runs in its own session, so stopping
@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,7 +72,7 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
     env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
     with log.open("ab") as sink:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "targets.aws_lambda.local", str(log)],
+            [sys.executable, "-m", "targets.aws_lambda.supervisor", str(log)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=sink,
@@ -143,36 +142,3 @@ def stop(handle: LocalHandle) -> None:
 
 def log_tail(handle: LocalHandle, lines: int = 40) -> str:
     return processes.tail(Path(str(handle.data["log"])), lines)
-
-
-def _serve(request: Mapping[str, Any], log: IO[bytes]) -> int:
-    """The supervisor's life: start, answer on stdout, serve until SIGTERM/SIGINT."""
-    stop_requested = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop_requested.set())
-    try:
-        emulator = LambdaEmulator(
-            LambdaFunction.from_dict(request["function"]),
-            request["secrets"],
-            runtime_python=Path(request["runtime_python"]),
-            task_cache=Path(request["task_cache"]),
-            log=log,
-            port=int(request["port"]),
-        ).start()
-    except OSError as error:
-        print(json.dumps({"error": str(error)}), flush=True)
-        return 1
-    print(json.dumps({"url": emulator.url}), flush=True)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # the CLI has stopped listening
-    while not stop_requested.wait(1):
-        pass
-    emulator.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    _request = json.loads(sys.stdin.buffer.read())
-    sys.stdin.close()
-    with open(sys.argv[1], "ab", buffering=0) as _log:
-        sys.exit(_serve(_request, _log))

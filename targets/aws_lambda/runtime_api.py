@@ -4,38 +4,32 @@ AWS's runtime client (`awslambdaric`) long-polls `GET /runtime/invocation/next`,
 handler, and posts the outcome to `.../invocation/<id>/response` or `.../<id>/error`; a failure
 while importing the handler goes to `/runtime/init/error`. `invoke()` queues an event and waits
 for its outcome, with the request id, deadline, function ARN and trace id headers Lambda sends.
-Only 127.0.0.1 is ever bound.
+
+The server runs on its own asyncio event loop in a background thread (`loop`), which other
+loopback servers of the same emulation may share; `invoke_async` is for coroutines on that
+loop, `invoke` for any other thread. Only 127.0.0.1 is ever bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import queue
 import re
-import sys
 import threading
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from targets.aws_lambda.http1 import Request, read_request, response
 
 PREFIX = "/2018-06-01/runtime"
 _OUTCOME = re.compile(rf"^{PREFIX}/invocation/([^/]+)/(response|error)$")
+MAX_RESPONSE = 6 * 1024 * 1024 + 1024  # Lambda's response limit, plus room for the envelope
 
 OutcomeKind = Literal["response", "error", "init_error", "timeout", "exited"]
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """A threading HTTP server whose clients may vanish (a runtime killed mid-request, a
-    caller that gave up): dropped connections are not errors worth a traceback."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,8 +52,7 @@ class _Invocation:
     request_id: str
     payload: bytes
     deadline_ms: int
-    done: threading.Event = field(default_factory=threading.Event)
-    outcome: Outcome | None = None
+    done: asyncio.Future[Outcome] = field(repr=False)
 
 
 class RuntimeAPI:
@@ -77,25 +70,41 @@ class RuntimeAPI:
         self.timeout = timeout
         self.init_error: Outcome | None = None
         self.polled = threading.Event()  # set when the runtime first asks for work (init done)
-        self._queue: queue.Queue[_Invocation | None] = queue.Queue()
+        self.loop = asyncio.new_event_loop()
+        self._queue: asyncio.Queue[_Invocation | None] = asyncio.Queue()
         self._inflight: dict[str, _Invocation] = {}
-        self._lock = threading.Lock()
-        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._port = 0
 
     @property
     def address(self) -> str:
         """`127.0.0.1:PORT`, the value of AWS_LAMBDA_RUNTIME_API."""
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
+        return f"127.0.0.1:{self._port}"
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the API's loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def start(self) -> RuntimeAPI:
         self._thread.start()
+        self._server = self.call(self._open())
+        self._port = int(self._server.sockets[0].getsockname()[1])
         return self
 
+    async def _open(self) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, "127.0.0.1", 0)
+
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            server, self._server = self._server, None
+            self.call(self._close(server))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    async def _close(self, server: asyncio.Server) -> None:
+        server.close()
+        self._queue.put_nowait(None)  # release a runtime still long-polling
 
     def __enter__(self) -> RuntimeAPI:
         return self.start()
@@ -106,114 +115,107 @@ class RuntimeAPI:
     def invoke(
         self, event: Any, timeout: float | None = None, request_id: str | None = None
     ) -> Outcome:
-        """Queue `event` and wait for its outcome; `timeout` outcome after the deadline."""
+        """Queue `event` and wait for its outcome (from any thread but the loop's)."""
+        return self.call(self.invoke_async(event, timeout, request_id))
+
+    async def invoke_async(
+        self, event: Any, timeout: float | None = None, request_id: str | None = None
+    ) -> Outcome:
+        """Queue `event` and wait for its outcome; a `timeout` outcome after the deadline."""
         limit = self.timeout if timeout is None else timeout
         invocation = _Invocation(
             request_id=request_id or str(uuid.uuid4()),
             payload=json.dumps(event).encode(),
             deadline_ms=int((time.time() + limit) * 1000),
+            done=self.loop.create_future(),
         )
-        with self._lock:
-            self._inflight[invocation.request_id] = invocation
-            self._queue.put(invocation)
-        finished = invocation.done.wait(limit)
-        with self._lock:
-            self._inflight.pop(invocation.request_id, None)
-        if self.init_error is not None and invocation.outcome is None:
-            return self.init_error
-        if not finished or invocation.outcome is None:
+        self._inflight[invocation.request_id] = invocation
+        self._queue.put_nowait(invocation)
+        try:
+            return await asyncio.wait_for(asyncio.shield(invocation.done), limit)
+        except TimeoutError:
             return Outcome("timeout")
-        return invocation.outcome
+        finally:
+            self._inflight.pop(invocation.request_id, None)
 
     def reset(self, outcome: Outcome | None = None) -> None:
         """Forget the current execution environment (its process is gone): every waiting
         invocation gets `outcome`, a runtime still long-polling is released, and the next
-        runtime process starts from a clean slate (cold start)."""
-        with self._lock:
-            waiting = list(self._inflight.values())
-            stale, self._queue = self._queue, queue.Queue()
-            self.init_error = None
-            self.polled = threading.Event()
-        stale.put(None)
-        for invocation in waiting:
-            invocation.outcome = invocation.outcome or outcome or Outcome("exited")
-            invocation.done.set()
+        runtime process starts from a clean slate (cold start). Callable from any thread."""
+        if threading.current_thread() is self._thread:
+            self._reset(outcome)
+        elif self.loop.is_running():
+            self.call(self._reset_async(outcome))
 
-    def _finish(self, request_id: str, outcome: Outcome) -> bool:
-        with self._lock:
-            invocation = self._inflight.get(request_id)
-        if invocation is None:
-            return False
-        invocation.outcome = outcome
-        invocation.done.set()
-        return True
+    async def _reset_async(self, outcome: Outcome | None) -> None:
+        self._reset(outcome)
+
+    def _reset(self, outcome: Outcome | None) -> None:
+        stale, self._queue = self._queue, asyncio.Queue()
+        self.init_error = None
+        self.polled = threading.Event()
+        stale.put_nowait(None)
+        for invocation in list(self._inflight.values()):
+            _settle(invocation, outcome or Outcome("exited"))
 
     def _fail_init(self, outcome: Outcome) -> None:
-        with self._lock:
-            self.init_error = outcome
-            waiting = list(self._inflight.values())
-        for invocation in waiting:
-            invocation.outcome = invocation.outcome or outcome
-            invocation.done.set()
+        self.init_error = outcome
+        for invocation in list(self._inflight.values()):
+            _settle(invocation, outcome)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        api = self
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await read_request(reader, MAX_RESPONSE)
+                if request is None:
+                    break
+                reply = await self._answer(request)
+                writer.write(reply)
+                await writer.drain()
+                if not request.keep_alive:
+                    break
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as separate writes
+    async def _answer(self, request: Request) -> bytes:
+        if request.method == "GET":
+            if request.target != f"{PREFIX}/invocation/next":
+                return response(404)
+            self.polled.set()
+            work = self._queue
+            invocation = await work.get()
+            if invocation is None:  # released by reset() or stop(): this runtime is gone
+                work.put_nowait(None)
+                return response(410)
+            return response(
+                200,
+                invocation.payload,
+                {
+                    "Content-Type": "application/json",
+                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-"
+                    f"{uuid.uuid4().hex[:24]};Sampled=0",
+                },
+            )
+        error_type = request.header("lambda-runtime-function-error-type") or None
+        if request.target == f"{PREFIX}/init/error":
+            self._fail_init(Outcome("init_error", request.body, error_type))
+            return response(202)
+        match = _OUTCOME.match(request.target)
+        if match is None:
+            return response(404)
+        kind: OutcomeKind = "response" if match.group(2) == "response" else "error"
+        invocation = self._inflight.get(match.group(1))
+        if invocation is None:
+            return response(400)
+        _settle(invocation, Outcome(kind, request.body, error_type))
+        return response(202)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
 
-            def _reply(
-                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-            ) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                if self.path != f"{PREFIX}/invocation/next":
-                    self._reply(404)
-                    return
-                api.polled.set()
-                work = api._queue
-                invocation = work.get()
-                if invocation is None:  # released by reset(): this runtime is gone
-                    work.put(None)
-                    self._reply(410)
-                    return
-                self._reply(
-                    200,
-                    invocation.payload,
-                    {
-                        "Content-Type": "application/json",
-                        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                        "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
-                        "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
-                        "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-"
-                        f"{uuid.uuid4().hex[:24]};Sampled=0",
-                    },
-                )
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
-                if self.path == f"{PREFIX}/init/error":
-                    api._fail_init(Outcome("init_error", body, error_type))
-                    self._reply(202)
-                    return
-                match = _OUTCOME.match(self.path)
-                if match is None:
-                    self._reply(404)
-                    return
-                kind: OutcomeKind = "response" if match.group(2) == "response" else "error"
-                known = api._finish(match.group(1), Outcome(kind, body, error_type))
-                self._reply(202 if known else 400)
-
-        return Handler
+def _settle(invocation: _Invocation, outcome: Outcome) -> None:
+    if not invocation.done.done():
+        invocation.done.set_result(outcome)

@@ -14,16 +14,26 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from targets.aws_lambda.runtime_api import LoopbackServer
-
 ACCOUNT = "000000000000"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Callers may hang up early; that is not worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class SecretsManagerStub:
     def __init__(self, values: Mapping[str, str], credentials: Credentials) -> None:
         self._values = dict(values)
         self._token = credentials.session_token.encode()
-        self._server = LoopbackServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
