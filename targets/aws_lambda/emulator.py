@@ -214,8 +214,10 @@ class LambdaEmulator:
                 await self._in_thread(self._end_runtime, signal.SIGKILL)
             elif outcome.kind == "exited":
                 self._log(f"RequestId: {request_id} Error: {_message(outcome)}")
-            self._log(f"END RequestId: {request_id}")
-            self._log(self._report(request_id, duration, init_ms))
+            # END and REPORT (which reads the runtime's peak memory) are written once the
+            # caller's response has gone out: the log is not on the request's path.
+            report = f"END RequestId: {request_id}\n" + self._report(request_id, duration, init_ms)
+            asyncio.get_running_loop().call_soon(self._log, report)
             return outcome
 
     async def _in_thread(self, function: Any, *args: Any) -> Any:

@@ -131,11 +131,11 @@ class RuntimeAPI:
         )
         self._inflight[invocation.request_id] = invocation
         self._queue.put_nowait(invocation)
+        timer = self.loop.call_later(limit, _settle, invocation, Outcome("timeout"))
         try:
-            return await asyncio.wait_for(asyncio.shield(invocation.done), limit)
-        except TimeoutError:
-            return Outcome("timeout")
+            return await invocation.done
         finally:
+            timer.cancel()
             self._inflight.pop(invocation.request_id, None)
 
     def reset(self, outcome: Outcome | None = None) -> None:
