@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import _peers  # noqa: E402
+from bench import _common, _peers  # noqa: E402
 from orchestrator.build.interpreters import find_python  # noqa: E402
 from targets.aws_lambda.events import function_url_event, response_body  # noqa: E402
 from targets.aws_lambda.local_runtime import runtime_python  # noqa: E402
@@ -633,7 +633,7 @@ def results(args: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
             "rebuilds_per_round": EDITS_PER_ROUND,
             "cold_start_rounds": args.start_rounds,
             "python": platform.python_version(),
-            "machine": _machine(),
+            "machine": _common.machine(),
             "docker": docker_ok("version", "--format", "{{.Server.Version}}"),
             "docker_builder": "legacy builder (DOCKER_BUILDKIT=0, buildx is not installed)",
             "mcp_deploy_base": data["base"],
@@ -750,21 +750,6 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cpus = os.cpu_count() or 0
-    return f"{platform.machine()}, {platform.system()}, {cpus} CPUs" + (
-        f" ({model})" if model else ""
-    )
 
 
 @contextmanager

@@ -47,7 +47,6 @@ import argparse
 import fcntl
 import json
 import os
-import platform
 import random
 import re
 import secrets
@@ -72,6 +71,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import _common  # noqa: E402
 from orchestrator.environments import Overrides  # noqa: E402
 from orchestrator.local.deploy import Prepared, prepare  # noqa: E402
 from orchestrator.spec.loader import load_spec  # noqa: E402
@@ -673,7 +673,7 @@ def results(args: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
             "rounds": args.rounds,
             "calls_per_round": args.calls,
             "warm_up_calls": WARM_UP_CALLS,
-            "machine": _machine(),
+            "machine": _common.machine(),
             "interpreters": data["interpreters"],
             "docker": docker,
             "cloudrun_base": data["base"],
@@ -866,21 +866,6 @@ def interpreter(prefix: list[str]) -> str:
         [*prefix, "-c", _BUILD], capture_output=True, text=True, check=False, timeout=120
     )
     return done.stdout.strip() or "?"
-
-
-def _machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cpus = os.cpu_count() or 0
-    return f"{platform.machine()}, {platform.system()}, {cpus} CPUs" + (
-        f" ({model})" if model else ""
-    )
 
 
 @contextmanager

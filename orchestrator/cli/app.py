@@ -496,22 +496,7 @@ def config() -> None:
 @config.command()
 @click.option("--env", "environment", default="local", show_default=True, help="Environment.")
 @click.option("--target", help="Target (default: the spec's only declared target).")
-@click.option(
-    "--config",
-    "config_flags",
-    multiple=True,
-    callback=_pairs,
-    metavar="KEY=VALUE",
-    help="Override a config value (repeatable).",
-)
-@click.option(
-    "--set",
-    "option_flags",
-    multiple=True,
-    callback=_pairs,
-    metavar="OPTION=VALUE",
-    help="Override a target option, e.g. memory=1024 (repeatable).",
-)
+@layer_options
 @json_option
 @click.pass_context
 def explain(

@@ -401,25 +401,13 @@ class LambdaEmulator:
     # -- the front door ----------------------------------------------------------------------
 
     async def _front_door(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("127.0.0.1", 0)
-        try:
-            while True:
-                try:
-                    request = await http1.read_request(reader, MAX_PAYLOAD)
-                except http1.BodyTooLarge:
-                    writer.write(http1.response(413, TOO_LARGE, JSON, [("Connection", "close")]))
-                    await writer.drain()
-                    break
-                if request is None:
-                    break
-                writer.write(await self._serve(request, str(peer[0])))
-                await writer.drain()
-                if not request.keep_alive:
-                    break
-        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
+        client = str((writer.get_extra_info("peername") or ("127.0.0.1", 0))[0])
+
+        async def answer(request: http1.Request) -> bytes:
+            return await self._serve(request, client)
+
+        too_large = http1.response(413, TOO_LARGE, JSON, [("Connection", "close")])
+        await http1.serve_connection(reader, writer, answer, MAX_PAYLOAD, too_large)
 
     async def _serve(self, request: http1.Request, client: str) -> bytes:
         path, _, query = request.target.partition("?")

@@ -10,7 +10,7 @@ Keep-alive as HTTP/1.1 defines it. Not a general web server: loopback peers only
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -103,3 +103,32 @@ def response(
     lines.append(f"Content-Length: {len(body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     return head if head_only else head + body
+
+
+async def serve_connection(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    answer: Callable[[Request], Awaitable[bytes]],
+    max_body: int,
+    too_large: bytes,
+) -> None:
+    """Answer the requests of one connection in order until the peer closes it (or asks to);
+    a body over `max_body` gets `too_large` and the connection is closed."""
+    try:
+        while True:
+            try:
+                request = await read_request(reader, max_body)
+            except BodyTooLarge:
+                writer.write(too_large)
+                await writer.drain()
+                break
+            if request is None:
+                break
+            writer.write(await answer(request))
+            await writer.drain()
+            if not request.keep_alive:
+                break
+    except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()

@@ -22,7 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from targets.aws_lambda.http1 import Request, read_request, response
+from targets.aws_lambda.http1 import Request, response, serve_connection
 
 PREFIX = "/2018-06-01/runtime"
 _OUTCOME = re.compile(rf"^{PREFIX}/invocation/([^/]+)/(response|error)$")
@@ -164,20 +164,7 @@ class RuntimeAPI:
             _settle(invocation, outcome)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                request = await read_request(reader, MAX_RESPONSE)
-                if request is None:
-                    break
-                reply = await self._answer(request)
-                writer.write(reply)
-                await writer.drain()
-                if not request.keep_alive:
-                    break
-        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
+        await serve_connection(reader, writer, self._answer, MAX_RESPONSE, response(413))
 
     async def _answer(self, request: Request) -> bytes:
         if request.method == "GET":

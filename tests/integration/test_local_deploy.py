@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,9 +25,8 @@ import httpx2
 import pytest
 
 from orchestrator.local import processes
-from tests.conftest import EXAMPLE_DIR
 from tests.integration.test_example_servers import mcp_session
-from tests.support.debian_base import BaseImageError, python_base_image
+from tests.support.example import example_copy
 
 pytestmark = pytest.mark.integration
 
@@ -51,17 +49,7 @@ INITIALIZE = {
 
 def local_project(destination: Path) -> Path:
     """The example with the test base image (no public registry is reachable here)."""
-    try:
-        base = python_base_image()
-    except BaseImageError as error:
-        pytest.fail(str(error), pytrace=False)
-    shutil.copytree(EXAMPLE_DIR, destination, ignore=shutil.ignore_patterns(".mcp-deploy"))
-    spec = destination / "mcp-deploy.toml"
-    text = spec.read_text().replace(
-        'registry = "europe-west1-docker.pkg.dev/acme-mcp/mcp"',
-        f'registry = "europe-west1-docker.pkg.dev/acme-mcp/mcp"\nbase = "{base}"',
-    )
-    spec.write_text(text)
+    spec = example_copy(destination, image_base=True)
     (destination / ".env").write_text(f"TOOLBOX_API_KEY={DOTENV}\n")
     return spec
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,8 @@ import pytest
 from orchestrator.artifacts import Artifact
 from orchestrator.build.pipeline import build
 from orchestrator.spec.loader import load_spec
-from tests.conftest import EXAMPLE_DIR
 from tests.integration.test_example_servers import mcp_session
-from tests.support.debian_base import BaseImageError, python_base_image
+from tests.support.example import example_copy
 from tests.support.net import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -40,17 +38,7 @@ def docker(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 def image_project(destination: Path) -> Path:
     """The example, with the test base image and the local registry."""
-    try:
-        base = python_base_image()
-    except BaseImageError as error:
-        pytest.fail(str(error), pytrace=False)
-    shutil.copytree(EXAMPLE_DIR, destination, ignore=shutil.ignore_patterns(".mcp-deploy"))
-    spec = destination / "mcp-deploy.toml"
-    text = spec.read_text().replace(
-        'registry = "europe-west1-docker.pkg.dev/acme-mcp/mcp"',
-        f'registry = "127.0.0.1:5000/mcp"\nbase = "{base}"',
-    )
-    spec.write_text(text)
+    spec = example_copy(destination, image_base=True, registry="127.0.0.1:5000/mcp")
     (destination / ".env").write_text(f"TOOLBOX_API_KEY={API_KEY}\n")
     return spec
 
