@@ -128,3 +128,40 @@ class LocalRunner(Protocol):
     def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
         """The last `lines` lines of the deployment's log ('' when there is none)."""
         ...
+
+
+class LocalModule(Protocol):
+    """The functions of a target's `local` module (see `LocalRunner` for their contracts)."""
+
+    def start_background(self, launch: LocalLaunch) -> LocalHandle: ...
+
+    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None: ...
+
+    def alive(self, handle: LocalHandle) -> bool: ...
+
+    def stop(self, handle: LocalHandle) -> None: ...
+
+    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str: ...
+
+
+class RunsLocallyVia:
+    """Base of a target that is a `LocalRunner` through its own `local` module, which is
+    imported only when a local run needs it (target modules must stay cheap to import)."""
+
+    def local_module(self) -> LocalModule:
+        raise NotImplementedError
+
+    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+        return self.local_module().start_background(launch)
+
+    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
+        self.local_module().run_foreground(launch, ready)
+
+    def local_alive(self, handle: LocalHandle) -> bool:
+        return self.local_module().alive(handle)
+
+    def stop_local(self, handle: LocalHandle) -> None:
+        self.local_module().stop(handle)
+
+    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
+        return self.local_module().log_tail(handle, lines)

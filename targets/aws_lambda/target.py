@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from targets.base import ArtifactRepository, LocalHandle, LocalLaunch, TargetOptions
+from targets.base import ArtifactRepository, LocalModule, RunsLocallyVia, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -52,7 +51,7 @@ class LambdaOptions(TargetOptions):
 
 
 @dataclass(frozen=True)
-class LambdaTarget:
+class LambdaTarget(RunsLocallyVia):
     name: str = "lambda"
     title: str = "AWS Lambda"
     options_model: type[TargetOptions] = LambdaOptions
@@ -69,32 +68,11 @@ class LambdaTarget:
         assert isinstance(options, LambdaOptions)
         return options.artifact_repository
 
-    # Local runs: awslambdaric against a loopback Runtime API (see targets.aws_lambda.local).
-
-    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+    def local_module(self) -> LocalModule:
+        """Local runs: awslambdaric behind a loopback Runtime API (`targets.aws_lambda.local`)."""
         from targets.aws_lambda import local
 
-        return local.start_background(launch)
-
-    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
-        from targets.aws_lambda import local
-
-        local.run_foreground(launch, ready)
-
-    def local_alive(self, handle: LocalHandle) -> bool:
-        from targets.aws_lambda import local
-
-        return local.alive(handle)
-
-    def stop_local(self, handle: LocalHandle) -> None:
-        from targets.aws_lambda import local
-
-        local.stop(handle)
-
-    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
-        from targets.aws_lambda import local
-
-        return local.log_tail(handle, lines)
+        return local
 
 
 TARGET = LambdaTarget()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from targets.base import LocalHandle, LocalLaunch, TargetOptions
+from targets.base import LocalModule, RunsLocallyVia, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -99,7 +98,7 @@ class CloudRunOptions(TargetOptions):
 
 
 @dataclass(frozen=True)
-class CloudRunTarget:
+class CloudRunTarget(RunsLocallyVia):
     name: str = "cloudrun"
     title: str = "Google Cloud Run"
     options_model: type[TargetOptions] = CloudRunOptions
@@ -116,32 +115,11 @@ class CloudRunTarget:
         assert isinstance(options, CloudRunOptions)
         return f"{options.registry}/{server}" if options.registry else None
 
-    # Local runs: the image in the Docker engine (see targets.cloudrun.local).
-
-    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+    def local_module(self) -> LocalModule:
+        """Local runs: the image in the Docker engine (see `targets.cloudrun.local`)."""
         from targets.cloudrun import local
 
-        return local.start_background(launch)
-
-    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
-        from targets.cloudrun import local
-
-        local.run_foreground(launch, ready)
-
-    def local_alive(self, handle: LocalHandle) -> bool:
-        from targets.cloudrun import local
-
-        return local.alive(handle)
-
-    def stop_local(self, handle: LocalHandle) -> None:
-        from targets.cloudrun import local
-
-        local.stop(handle)
-
-    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
-        from targets.cloudrun import local
-
-        return local.log_tail(handle, lines)
+        return local
 
 
 TARGET = CloudRunTarget()
