@@ -62,6 +62,7 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
     python, tasks = _paths(function.python)
     log = launch.state_dir / "lambda.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")  # one log per deployment, like a fresh log stream
     request = {
         "function": function.to_dict(),
         "secrets": dict(launch.secrets),
