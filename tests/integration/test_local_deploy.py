@@ -283,3 +283,20 @@ def test_run_serves_in_the_foreground_and_stops_cleanly(spec: Path, target: str)
     assert "cloudrun-run" not in names
     assert target == "cloudrun" or children, "the Lambda runtime should be a child of run"
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and alive_pid(pid)]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_redeploy_replaces_the_running_one_and_keeps_its_url(spec: Path, target: str) -> None:
+    first = cli(spec, "deploy", "--target", target, "--json")
+    assert first.returncode == 0, first.stderr
+    before = local_state(spec, target)
+    second = cli(spec, "deploy", "--target", target, "--json")
+    assert second.returncode == 0, second.stderr
+    after = local_state(spec, target)
+    try:
+        assert before is not None and after is not None
+        assert json.loads(second.stdout)["record"]["url"] == before["url"] == after["url"]
+        assert after["handle"] != before["handle"]
+        assert not leftovers(target, before["handle"])
+    finally:
+        cli(spec, "destroy", "--env", "local", "--target", target)
