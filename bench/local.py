@@ -500,14 +500,13 @@ def measure(args: argparse.Namespace, work: Path, cleanup: ExitStack) -> dict[st
     }
     for peer in peers.values():
         cleanup.callback(peer.stop)
-    # The emulator's CloudWatch-like log, appended to by every start.
+    # The emulator's CloudWatch-like log, started afresh by every start.
     lambda_log = prepared["lambda"].launch.state_dir / "lambda.log"
 
     def one(name: str) -> Sample:
-        offset = lambda_log.stat().st_size if lambda_log.exists() else 0
         sample = run_peer(peers[name], args.calls)
         if name == "lambda":
-            lambda_reports(lambda_log, offset, args.calls, sample)
+            lambda_reports(lambda_log, 0, args.calls, sample)
         return sample
 
     progress("one untimed start of each (image load, task root unpack, page cache)")
