@@ -216,9 +216,11 @@ class LambdaEmulator:
                 self._log(f"RequestId: {request_id} Error: {_message(outcome)}")
             # END and REPORT (which reads the runtime's peak memory) are written once the
             # caller's response has gone out: the log is not on the request's path.
-            report = f"END RequestId: {request_id}\n" + self._report(request_id, duration, init_ms)
-            asyncio.get_running_loop().call_soon(self._log, report)
+            asyncio.get_running_loop().call_soon(self._log_end, request_id, duration, init_ms)
             return outcome
+
+    def _log_end(self, request_id: str, duration: float, init_ms: float | None) -> None:
+        self._log(f"END RequestId: {request_id}\n" + self._report(request_id, duration, init_ms))
 
     async def _in_thread(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
