@@ -8,11 +8,18 @@ prints or returns the token.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+CLIENT_MODULES = (
+    "jsonschema.validators",
+    "mcp.client.session",
+    "mcp.client.streamable_http",
+)
 
 
 @dataclass
@@ -26,6 +33,8 @@ class SmokeResult:
     first_response_ms: float | None = None
     list_tools_ms: float | None = None
     call_ms: float | None = None
+    # Set by deploy: from starting the server to its first MCP response.
+    cold_start_ms: float | None = None
     failure: str | None = None
     hint: str | None = None
 
@@ -137,14 +146,14 @@ async def _talk(
 ) -> None:
     import anyio
 
-    # The client's own imports happen before the clock starts: only the server is timed.
-    import mcp.client.session
-    import mcp.client.streamable_http  # noqa: F401
+    # The client's own imports happen before the clock starts: only the server is timed
+    # (the SDK imports jsonschema lazily at the first tool call, ~35 ms).
+    for module in CLIENT_MODULES:
+        importlib.import_module(module)
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    start = time.perf_counter()
     with anyio.fail_after(timeout):
-        await _exchange(url, headers, tool, arguments, expect, result, start)
+        await _exchange(url, headers, tool, arguments, expect, result)
 
 
 async def _exchange(
@@ -154,14 +163,28 @@ async def _exchange(
     arguments: dict[str, Any],
     expect: str | None,
     result: SmokeResult,
-    start: float,
 ) -> None:
     import httpx2
+
+    # The HTTP client (its TLS context alone takes tens of ms) is made before the clock starts.
+    async with httpx2.AsyncClient(timeout=30, headers=headers) as http:
+        start = time.perf_counter()
+        await _session(url, http, tool, arguments, expect, result, start)
+
+
+async def _session(
+    url: str,
+    http: Any,
+    tool: str | None,
+    arguments: dict[str, Any],
+    expect: str | None,
+    result: SmokeResult,
+    start: float,
+) -> None:
     from mcp.client.session import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
     async with (
-        httpx2.AsyncClient(timeout=30, headers=headers) as http,
         streamable_http_client(url, http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):

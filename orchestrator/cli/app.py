@@ -295,8 +295,10 @@ def smoke(
 
 
 def smoke_timings(result: SmokeResult, tool: str | None) -> str:
+    cold = result.cold_start_ms
     return (
-        f"first response {result.first_response_ms:.0f} ms, tools/list "
+        (f"cold start {cold:.0f} ms (start to first MCP response), " if cold else "")
+        + f"first response {result.first_response_ms:.0f} ms, tools/list "
         f"{result.list_tools_ms:.0f} ms"
         + (f", {tool} {result.call_ms:.0f} ms" if result.call_ms is not None else "")
     )

@@ -9,6 +9,7 @@ record. A failing smoke test stops the deployment and fails the deploy with the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -117,7 +118,9 @@ def deploy_local(
         _stop(prepared.runner, previous, state)
     launch = prepared.launch
     progress(f"{resolved_target}: starting {launch.artifact.digest[:19]} locally")
+    starting = time.perf_counter()
     handle = prepared.runner.start_local(launch)
+    started = time.perf_counter()
     state.save(
         LocalDeployment(
             server=launch.server,
@@ -132,6 +135,8 @@ def deploy_local(
     )
     progress(f"{resolved_target}: smoke test of {handle.url}")
     result = smoke_launch(loaded, handle.url, prepared.token)
+    if result.first_response_ms is not None:
+        result.cold_start_ms = (started - starting) * 1000 + result.first_response_ms
     if not result.ok:
         log = prepared.runner.log_tail(handle, 20)
         prepared.runner.stop_local(handle)
