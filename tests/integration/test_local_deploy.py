@@ -301,3 +301,25 @@ def test_redeploy_replaces_the_running_one_and_keeps_its_url(spec: Path, target:
         assert not leftovers(target, before["handle"])
     finally:
         cli(spec, "destroy", "--env", "local", "--target", target)
+
+
+def test_state_survives_a_crash_of_the_cli(spec: Path) -> None:
+    env = {**os.environ, "TOOLBOX_LOCAL_TOKEN": TOKEN, "TOOLBOX_LOCAL_API_KEY": API_KEY}
+    deploying = subprocess.Popen(
+        [MCP_DEPLOY, "--spec", str(spec), "deploy", "--target", "lambda"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while local_state(spec, "lambda") is None:  # started, smoke test not yet done
+        assert deploying.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    deploying.kill()
+    deploying.wait()
+    state = local_state(spec, "lambda")
+    assert state is not None
+    status = json.loads(cli(spec, "status", "--json").stdout)
+    assert [entry["running"] for entry in status["local"] if entry["target"] == "lambda"] == [True]
+    assert cli(spec, "destroy", "--env", "local").returncode == 0
+    assert not leftovers("lambda", state["handle"]) and local_state(spec, "lambda") is None
