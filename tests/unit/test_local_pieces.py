@@ -149,10 +149,12 @@ def test_stop_group_ends_the_whole_group() -> None:
         ],
         start_new_session=True,
     )
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while len(processes.live_members(leader.pid)) < 2:  # the leader has started its child
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     started = processes.start_time(leader.pid)
     assert started is not None
-    assert len(processes.live_members(leader.pid)) == 2
     assert processes.stop_group(leader.pid, started, grace=2)
     assert processes.live_members(leader.pid) == []
 
