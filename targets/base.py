@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, runtime_checkable
@@ -129,6 +129,10 @@ class LocalRunner(Protocol):
         """The last `lines` lines of the deployment's log ('' when there is none)."""
         ...
 
+    def follow_log(self, handle: LocalHandle) -> Iterator[str]:
+        """The log's new text as it is written; ends when the deployment stops."""
+        ...
+
 
 class LocalModule(Protocol):
     """The functions of a target's `local` module (see `LocalRunner` for their contracts)."""
@@ -142,6 +146,8 @@ class LocalModule(Protocol):
     def stop(self, handle: LocalHandle) -> None: ...
 
     def log_tail(self, handle: LocalHandle, lines: int = 40) -> str: ...
+
+    def follow_log(self, handle: LocalHandle) -> Iterator[str]: ...
 
 
 class RunsLocallyVia:
@@ -165,3 +171,6 @@ class RunsLocallyVia:
 
     def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
         return self.local_module().log_tail(handle, lines)
+
+    def follow_log(self, handle: LocalHandle) -> Iterator[str]:
+        return self.local_module().follow_log(handle)

@@ -467,6 +467,25 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--target", help="Target (default: the only local deployment).")
+@click.option("-n", "--lines", default=40, show_default=True, help="Lines of the log's tail.")
+@click.option("-f", "--follow", is_flag=True, help="Then print new lines until it stops.")
+@click.pass_context
+def logs(ctx: click.Context, target: str | None, lines: int, follow: bool) -> None:
+    """Print the log of a local deployment (Lambda: CloudWatch-style lines)."""
+    from orchestrator.local.deploy import running
+
+    runner, deployment = running(_load(ctx), target)
+    click.echo(runner.log_tail(deployment.local_handle, lines), nl=False)
+    if follow:
+        try:
+            for text in runner.follow_log(deployment.local_handle):
+                click.echo(text, nl=False)
+        except KeyboardInterrupt:
+            pass
+
+
+@cli.command()
 @click.option("--env", "environment", required=True, help="Environment (local).")
 @click.option("--target", help="Only this target (default: every local deployment).")
 @json_option

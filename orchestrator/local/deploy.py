@@ -247,3 +247,19 @@ def log_tail(loaded: LoadedSpec, target: str) -> str:
     if deployment is None:
         return ""
     return runner_for(target).log_tail(LocalHandle(deployment.url, deployment.handle))
+
+
+def running(loaded: LoadedSpec, target: str | None) -> tuple[LocalRunner, LocalDeployment]:
+    """The running local deployment of `target` (default: the only one); `InputError`
+    when there is none or the choice is ambiguous."""
+    live = [entry.deployment for entry in status(loaded) if entry.running]
+    if target is not None:
+        live = [deployment for deployment in live if deployment.target == target]
+    if len(live) != 1:
+        targets = ", ".join(deployment.target for deployment in live)
+        raise input_error(
+            "--target",
+            f"{len(live) or 'no'} local deployments are running" + (f": {targets}" if live else ""),
+            "pass --target" if live else "run: mcp-deploy deploy --env local",
+        )
+    return runner_for(live[0].target), live[0]

@@ -16,7 +16,8 @@ import selectors
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -143,3 +144,16 @@ def stop(handle: LocalHandle) -> None:
 
 def log_tail(handle: LocalHandle, lines: int = 40) -> str:
     return processes.tail(Path(str(handle.data["log"])), lines)
+
+
+def follow_log(handle: LocalHandle) -> Iterator[str]:
+    with Path(str(handle.data["log"])).open("r", encoding="utf-8", errors="replace") as log:
+        log.seek(0, os.SEEK_END)
+        while True:
+            text = log.read()
+            if text:
+                yield text
+            elif not alive(handle):
+                return
+            else:
+                time.sleep(0.2)

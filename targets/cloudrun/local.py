@@ -21,7 +21,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -305,3 +305,12 @@ def _stop_container(container: Container) -> None:
 def log_tail(handle: LocalHandle, lines: int = 40) -> str:
     container = _find(handle)
     return _logs(container, lines) if container is not None else ""
+
+
+def follow_log(handle: LocalHandle) -> Iterator[str]:
+    container = _find(handle)
+    if container is None:
+        return
+    since = int(time.time())
+    for chunk in container.logs(stream=True, follow=True, since=since):
+        yield chunk.decode(errors="replace")

@@ -164,6 +164,17 @@ def test_smoke_by_target_and_status(spec: Path, deployed: tuple[str, dict[str, A
     assert entries[target]["running"] is True and entries[target]["url"] == record["url"]
 
 
+def test_logs_of_a_local_deployment(spec: Path, deployed: tuple[str, dict[str, Any]]) -> None:
+    target, _record = deployed
+    done = cli(spec, "logs", "--target", target, "-n", "200")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "REPORT RequestId:" if target == "lambda" else '"POST /mcp HTTP/1.1" 200'
+    ) in done.stdout
+    for canary in (TOKEN, API_KEY, DOTENV):
+        assert canary not in done.stdout
+
+
 def test_no_secret_value_on_disk_or_in_logs(
     spec: Path, deployed: tuple[str, dict[str, Any]]
 ) -> None:
