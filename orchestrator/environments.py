@@ -244,6 +244,18 @@ def resolve(
                 )
             ]
         )
+    shaping = sorted(set(target_info.options_model.build_fields) & set(overrides.options))
+    if shaping:
+        raise InputError(
+            [
+                Issue(
+                    where=f"--set {name}",
+                    message=f"'{name}' shapes the artifact, which every environment shares",
+                    hint=f"set targets.{target_name}.{name} in the spec and build again",
+                )
+                for name in shaping
+            ]
+        )
     secret_names = set(spec.secrets)
     clashing = sorted(secret_names & set(overrides.config))
     if clashing:

@@ -9,6 +9,7 @@ from string import Template
 
 from orchestrator import naming
 from orchestrator.errors import InputError, Issue, input_error
+from targets.base import host_architecture
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def scaffold(directory: Path, name: str | None = None) -> Scaffold:
                 for path in existing
             ]
         )
-    values = {"name": server_name, "package": package}
+    values = {"name": server_name, "package": package, "arch": host_architecture()}
     template_dir = resources.files("orchestrator") / "templates"
     for path, template in plan.items():
         text = Template((template_dir / template).read_text(encoding="utf-8")).substitute(values)

@@ -103,9 +103,24 @@ class LocalHandle:
     data: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class LocalProblem:
+    """Why this machine cannot run the artifact built with these options: the option at fault
+    (a key of the target's table), what is wrong, and how to fix it."""
+
+    option: str
+    message: str
+    hint: str
+
+
 @runtime_checkable
 class LocalRunner(Protocol):
     """A target whose artifact runs locally in an emulation of the platform (`--env local`)."""
+
+    def local_problem(self, options: TargetOptions) -> LocalProblem | None:
+        """Why the artifact built with `options` cannot run on this machine, if it cannot
+        (checked before anything is built)."""
+        ...
 
     def start_local(self, launch: LocalLaunch) -> LocalHandle:
         """Start in the background; return once the server accepts connections. Raises
@@ -137,6 +152,8 @@ class LocalRunner(Protocol):
 class LocalModule(Protocol):
     """The functions of a target's `local` module (see `LocalRunner` for their contracts)."""
 
+    def problem(self, options: TargetOptions) -> LocalProblem | None: ...
+
     def start_background(self, launch: LocalLaunch) -> LocalHandle: ...
 
     def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None: ...
@@ -157,6 +174,9 @@ class RunsLocallyVia:
     def local_module(self) -> LocalModule:
         raise NotImplementedError
 
+    def local_problem(self, options: TargetOptions) -> LocalProblem | None:
+        return self.local_module().problem(options)
+
     def start_local(self, launch: LocalLaunch) -> LocalHandle:
         return self.local_module().start_background(launch)
 
@@ -174,3 +194,10 @@ class RunsLocallyVia:
 
     def follow_log(self, handle: LocalHandle) -> Iterator[str]:
         return self.local_module().follow_log(handle)
+
+
+def host_architecture() -> str:
+    """This machine's CPU as Lambda and OCI name it: `x86_64`/`amd64` or `arm64`."""
+    import platform
+
+    return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"

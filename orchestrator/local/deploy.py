@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from orchestrator import naming
 from orchestrator.environments import Overrides, ResolvedEnvironment, resolve
-from orchestrator.errors import OperationError, input_error
+from orchestrator.errors import InputError, OperationError, input_error
 from orchestrator.local import processes
 from orchestrator.local.secret_values import read_secrets
 from orchestrator.local.state import LocalDeployment, LocalState
@@ -62,11 +62,16 @@ def prepare(
     progress: Progress,
     port: int = 0,
 ) -> Prepared:
-    """Resolve `local`, read the secrets (first: a missing one fails fast), build the artifact."""
+    """Resolve `local`, check this machine can run the artifact, read the secrets (a missing
+    one fails before anything is built), build the artifact."""
     from orchestrator.build.pipeline import build
 
     resolved = resolve(loaded, naming.LOCAL_ENV, target, overrides)
     runner = runner_for(resolved.target)
+    problem = runner.local_problem(resolved.options)
+    if problem is not None:
+        where = ("targets", resolved.target, problem.option)
+        raise InputError([loaded.issue(where, problem.message, problem.hint)])
     secrets = read_secrets(resolved.secrets, loaded.root, naming.LOCAL_ENV)
     (artifact,) = build(loaded, resolved.target, progress)
     spec = loaded.spec

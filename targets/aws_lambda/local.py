@@ -24,12 +24,35 @@ from typing import IO, Any
 from orchestrator.errors import OperationError
 from orchestrator.local import processes
 from targets.aws_lambda.emulator import LambdaEmulator, LambdaFunction
-from targets.base import LocalHandle, LocalLaunch
+from targets.base import (
+    LocalHandle,
+    LocalLaunch,
+    LocalProblem,
+    TargetOptions,
+    host_architecture,
+)
 
 START_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 # What the supervisor keeps of the CLI's environment (not the variables secrets come from).
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME", "MCP_DEPLOY_CACHE_DIR")
+
+
+def problem(options: TargetOptions) -> LocalProblem | None:
+    """The zip runs natively: its architecture must be this machine's."""
+    from targets.aws_lambda import LambdaOptions
+
+    assert isinstance(options, LambdaOptions)
+    host = host_architecture()
+    if options.arch == host:
+        return None
+    return LocalProblem(
+        "arch",
+        f"the zip is built for {options.arch} and this machine is {host}: the local "
+        "emulation runs the very artifact that ships, natively",
+        f'set targets.lambda.arch = "{host}" to prove this artifact here, or deploy --env '
+        f"local from an {options.arch} machine",
+    )
 
 
 def function_of(launch: LocalLaunch) -> LambdaFunction:

@@ -16,7 +16,6 @@ Docker SDK under Cloud Run's container contract.
 from __future__ import annotations
 
 import json
-import platform
 import socket
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.build.store import ArtifactStore
 from orchestrator.errors import OperationError
 from orchestrator.local import processes
-from targets.base import LocalHandle, LocalLaunch
+from targets.base import LocalHandle, LocalLaunch, LocalProblem, TargetOptions, host_architecture
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -59,8 +58,22 @@ def client() -> DockerClient:
 
 
 def _host_platform() -> str:
-    machine = platform.machine().lower()
-    return "linux/arm64" if machine in ("aarch64", "arm64") else "linux/amd64"
+    return "linux/arm64" if host_architecture() == "arm64" else "linux/amd64"
+
+
+def problem(options: TargetOptions) -> LocalProblem | None:
+    """The container runs natively: the image needs a variant for this machine."""
+    from targets.cloudrun import CloudRunOptions
+
+    assert isinstance(options, CloudRunOptions)
+    host = _host_platform()
+    if host in options.platforms:
+        return None
+    return LocalProblem(
+        "platforms",
+        f"the image is built for {', '.join(options.platforms)} and this machine runs {host}",
+        f'add "{host}" to targets.cloudrun.platforms to prove this image here',
+    )
 
 
 def _manifest(store: ArtifactStore, digest: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from orchestrator.records import DeploymentRecord, RecordStore, config_hash
 from orchestrator.secret_refs import SecretRef
 from orchestrator.spec.loader import load_spec
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub
+from targets.base import host_architecture
 from tests.conftest import EXAMPLE_SPEC, MINIMAL, CliResult
 
 Run = Callable[..., CliResult]
@@ -211,7 +212,7 @@ def test_a_missing_secret_fails_before_building(
     run_cli: Run, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MCP_AUTH_TOKEN", raising=False)
-    spec = project(MINIMAL)
+    spec = project(MINIMAL + f'\n[targets.lambda]\narch = "{host_architecture()}"\n')
     result = run_cli("--spec", str(spec), "deploy", "--target", "lambda")
     assert result.code == 2
     assert "environments.local.secrets.MCP_AUTH_TOKEN" in result.err
@@ -238,3 +239,22 @@ def test_smoke_and_destroy_usage_errors(run_cli: Run, args: list[str]) -> None:
 def test_status_with_nothing_deployed(run_cli: Run, project: Callable[..., Path]) -> None:
     result = run_cli("--spec", str(project(MINIMAL)), "status", "--json")
     assert result.code == 0 and result.json() == {"ok": True, "local": []}
+
+
+def test_a_zip_for_another_cpu_is_refused_before_building(
+    run_cli: Run, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_AUTH_TOKEN", CANARY)
+    other = "arm64" if host_architecture() == "x86_64" else "x86_64"
+    spec = project(MINIMAL + f'\n[targets.lambda]\narch = "{other}"\n')
+    result = run_cli("--spec", str(spec), "deploy", "--target", "lambda")
+    assert result.code == 2, result.err
+    assert "targets.lambda.arch" in result.err and f'arch = "{host_architecture()}"' in result.err
+    assert not (spec.parent / ".mcp-deploy" / "store").exists()
+
+
+def test_a_flag_cannot_change_what_the_artifact_is(run_cli: Run) -> None:
+    result = run_cli(
+        "--spec", str(EXAMPLE_SPEC), "config", "explain", "--target", "lambda", "--set", "arch=x"
+    )
+    assert result.code == 2 and "shapes the artifact" in result.err
