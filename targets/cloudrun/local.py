@@ -15,6 +15,7 @@ Docker SDK under Cloud Run's container contract.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import sys
@@ -96,7 +97,7 @@ def load_image(engine: DockerClient, launch: LocalLaunch) -> str:
     """Load the artifact's image into the engine (once); return its image id."""
     from docker.errors import ImageNotFound
 
-    store = ArtifactStore(launch.artifact.path.parents[2])
+    store = ArtifactStore(launch.artifact.path.parents[2])  # <store>/blobs/sha256/<hex>
     manifest = _manifest(store, launch.artifact.digest)
     image_id = str(manifest["config"]["digest"])
     try:
@@ -126,7 +127,7 @@ def _docker_archive(store: ArtifactStore, manifest: dict[str, Any], tag: str, ou
         else:
             assert data is not None
             info.size = len(data)
-            archive.addfile(info, _BytesReader(data))
+            archive.addfile(info, io.BytesIO(data))
 
     config = manifest["config"]["digest"].removeprefix("sha256:")
     layers = [layer["digest"] for layer in manifest["layers"]]
@@ -139,18 +140,6 @@ def _docker_archive(store: ArtifactStore, manifest: dict[str, Any], tag: str, ou
             names.append(name)
         index = [{"Config": f"{config}.json", "RepoTags": [tag], "Layers": names}]
         add("manifest.json", data=json.dumps(index).encode())
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size < 0 else self._offset + size
-        chunk = self._data[self._offset : end]
-        self._offset += len(chunk)
-        return chunk
 
 
 def _free_port() -> int:
