@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -21,3 +24,22 @@ def machine() -> str:
     return f"{platform.machine()}, {platform.system()}, {cpus} CPUs" + (
         f" ({model})" if model else ""
     )
+
+
+@contextmanager
+def exclusive(names: tuple[str, ...], progress: Callable[[str], None]) -> Iterator[None]:
+    """Hold the lock files `names` (under the mcp-deploy cache) for the block, waiting for
+    whoever holds them: two benches at once would skew each other's timings."""
+    from orchestrator.build.vendor import cache_root
+
+    cache = cache_root()
+    cache.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        for name in names:
+            handle = stack.enter_context((cache / name).open("w"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                progress(f"another bench holds {name}: waiting for it to finish")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

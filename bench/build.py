@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import fcntl
 import hashlib
 import json
 import os
@@ -51,7 +50,7 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -752,19 +751,10 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def exclusive() -> Iterator[None]:
+def exclusive() -> AbstractContextManager[None]:
     """One run at a time: two runs would skew each other's timings, and Docker's legacy
     builder could pick the other run's layers as cache."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-deploy"
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / "bench-build.lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress("another bench/build.py run is in progress: waiting for it to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    return _common.exclusive(("bench-build.lock",), progress)
 
 
 @contextmanager

@@ -44,7 +44,6 @@ bench/results/local.md and .json. Needs `scripts/services start` (Docker, regist
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import random
@@ -59,7 +58,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -867,21 +866,10 @@ def interpreter(prefix: list[str]) -> str:
     return done.stdout.strip() or "?"
 
 
-@contextmanager
-def exclusive() -> Iterator[None]:
-    """One bench at a time: two runs would skew each other's timings. Takes this bench's lock
-    and bench/build.py's, so the two never overlap either."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mcp-deploy"
-    cache.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        for name in ("bench-local.lock", "bench-build.lock"):
-            handle = stack.enter_context((cache / name).open("w"))
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                progress(f"another bench holds {name}: waiting for it to finish")
-                fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def exclusive() -> AbstractContextManager[None]:
+    """One bench at a time: this bench's lock and bench/build.py's, so the two never
+    overlap either."""
+    return _common.exclusive(("bench-local.lock", "bench-build.lock"), progress)
 
 
 @contextmanager
