@@ -23,7 +23,7 @@ from orchestrator.records import DeploymentRecord, RecordStore, config_hash, git
 from orchestrator.smoke import SmokeResult, smoke
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
-from targets.base import LocalHandle, LocalLaunch, LocalRunner
+from targets.base import LocalLaunch, LocalRunner
 
 Progress = Callable[[str], None]
 
@@ -132,7 +132,6 @@ def deploy_local(
             target=resolved_target,
             environment=naming.LOCAL_ENV,
             url=handle.url,
-            port=_port_of(handle.url),
             artifact_digest=launch.artifact.digest,
             started=now(),
             handle=dict(handle.data),
@@ -168,12 +167,6 @@ def deploy_local(
     )
     RecordStore.for_project(loaded).write(record)
     return record, result
-
-
-def _port_of(url: str) -> int:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).port or 0
 
 
 def _stop(runner: LocalRunner, deployment: LocalDeployment, state: LocalState) -> None:
@@ -251,7 +244,7 @@ def log_tail(loaded: LoadedSpec, target: str) -> str:
     deployment = local_state(loaded).load(target)
     if deployment is None:
         return ""
-    return runner_for(target).log_tail(LocalHandle(deployment.url, deployment.handle))
+    return runner_for(target).log_tail(deployment.local_handle)
 
 
 def running(loaded: LoadedSpec, target: str | None) -> tuple[LocalRunner, LocalDeployment]:

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from targets.base import LocalHandle
 
@@ -21,17 +22,21 @@ class LocalDeployment:
     target: str
     environment: str
     url: str
-    port: int
     artifact_digest: str
     started: str
     handle: dict[str, Any]
+
+    @property
+    def port(self) -> int:
+        """The local port the deployment listens on (a redeploy keeps it)."""
+        return urlsplit(self.url).port or 0
 
     @property
     def local_handle(self) -> LocalHandle:
         return LocalHandle(url=self.url, data=self.handle)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "port": self.port}
 
 
 class LocalState:
@@ -53,6 +58,7 @@ class LocalState:
         path = self.root / f"{target}.json"
         try:
             data = json.loads(path.read_text())
+            data.pop("port", None)  # derived from the URL
             return LocalDeployment(**data)
         except (OSError, ValueError, TypeError):
             return None

@@ -114,13 +114,13 @@ def test_local_state_round_trip(tmp_path: Path) -> None:
         target="cloudrun",
         environment="local",
         url="http://127.0.0.1:8080/mcp",
-        port=8080,
         artifact_digest="sha256:" + "c" * 64,
         started="2026-11-24T01:00:00.000000Z",
         handle={"container": "abc"},
     )
     state.save(deployment)
     assert state.load("cloudrun") == deployment and state.all() == [deployment]
+    assert deployment.port == 8080 and deployment.to_dict()["port"] == 8080
     state.remove("cloudrun")
     assert state.load("cloudrun") is None and state.all() == []
 
