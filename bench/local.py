@@ -79,8 +79,8 @@ from targets.aws_lambda.events import function_url_event  # noqa: E402
 from targets.aws_lambda.local_runtime import runtime_python  # noqa: E402
 from targets.base import LocalHandle  # noqa: E402
 from tests.support.debian_base import python_base_image  # noqa: E402
+from tests.support.example import example_copy  # noqa: E402
 
-EXAMPLE = REPO / "examples" / "toolbox"
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PEERS = ["floor", "venv", "lambda", "cloudrun"]
 LABELS = {
@@ -433,22 +433,6 @@ def in_process(prepared: Prepared, work: Path, api_key: str, calls: int) -> InPr
 # -- the run ---------------------------------------------------------------------------------
 
 
-def local_project(destination: Path) -> Path:
-    """A copy of the example with the tests' base image for Cloud Run (no public registry is
-    reachable here); returns its spec."""
-    base = python_base_image()
-    shutil.copytree(
-        EXAMPLE, destination, ignore=shutil.ignore_patterns(".mcp-deploy", "__pycache__")
-    )
-    spec = destination / "mcp-deploy.toml"
-    registry = 'registry = "europe-west1-docker.pkg.dev/acme-mcp/mcp"'
-    text = spec.read_text()
-    if registry not in text:
-        raise RuntimeError("examples/toolbox/mcp-deploy.toml changed: cannot set the base")
-    spec.write_text(text.replace(registry, f'{registry}\nbase = "{base}"'))
-    return spec
-
-
 def docker_tags() -> set[str]:
     """Every `repository:tag` the engine holds."""
     listed = subprocess.run(
@@ -474,7 +458,7 @@ def measure(args: argparse.Namespace, work: Path, cleanup: ExitStack) -> dict[st
     os.environ["TOOLBOX_LOCAL_API_KEY"] = api_key
 
     progress("building (or reusing) both artifacts in a copy of examples/toolbox")
-    spec = local_project(work / "toolbox")
+    spec = example_copy(work / "toolbox", image_base=True)
     loaded = load_spec(spec)
     tags_before = docker_tags()
     prepared = {

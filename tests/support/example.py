@@ -5,10 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import EXAMPLE_DIR
-from tests.support.debian_base import BaseImageError, python_base_image
+from tests.support.debian_base import python_base_image
 
 _REGISTRY_LINE = 'registry = "europe-west1-docker.pkg.dev/acme-mcp/mcp"'
 
@@ -19,16 +17,17 @@ def example_copy(
     """Copy examples/toolbox to `destination` (without its .mcp-deploy); return the spec.
 
     `image_base`: pin `targets.cloudrun.base` to the tests' Debian Python base in the local
-    registry (no public registry is reachable here). `registry`: replace the Cloud Run
-    registry.
+    registry (no public registry is reachable here; `BaseImageError` when it cannot be made).
+    `registry`: replace the Cloud Run registry.
     """
-    shutil.copytree(EXAMPLE_DIR, destination, ignore=shutil.ignore_patterns(".mcp-deploy"))
+    ignore = shutil.ignore_patterns(".mcp-deploy", "__pycache__")
+    shutil.copytree(EXAMPLE_DIR, destination, ignore=ignore)
     spec = destination / "mcp-deploy.toml"
     lines = [f'registry = "{registry}"' if registry else _REGISTRY_LINE]
     if image_base:
-        try:
-            lines.append(f'base = "{python_base_image()}"')
-        except BaseImageError as error:
-            pytest.fail(str(error), pytrace=False)
-    spec.write_text(spec.read_text().replace(_REGISTRY_LINE, "\n".join(lines)))
+        lines.append(f'base = "{python_base_image()}"')
+    text = spec.read_text()
+    if _REGISTRY_LINE not in text:
+        raise ValueError(f"{spec} no longer has the line {_REGISTRY_LINE}: update this helper")
+    spec.write_text(text.replace(_REGISTRY_LINE, "\n".join(lines)))
     return spec
