@@ -17,38 +17,34 @@ from collections import deque
 from pathlib import Path
 
 
+def _stat(path: Path) -> list[str] | None:
+    """Fields 3… of a /proc/<pid>/stat file (state, ppid, pgrp, …), None when it is gone.
+    The command name (field 2) is in parentheses and may contain spaces."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or None when there is no such pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces.
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19]
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return fields[19] if fields else None
 
 
 def alive(pid: int, started: str) -> bool:
     """True while the process `pid` that started at `started` runs (and is not a zombie)."""
-    if start_time(pid) != started:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return fields is not None and fields[19] == started and fields[0] != "Z"
 
 
 def live_members(group: int) -> list[int]:
     """Pids of the processes (not zombies) in process group `group`."""
     members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(group) and fields[0] != "Z":
-            members.append(int(stat.parent.name))
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat(path)
+        if fields and fields[2] == str(group) and fields[0] != "Z":
+            members.append(int(path.parent.name))
     return members
 
 
