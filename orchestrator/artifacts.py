@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-ArtifactKind = Literal["oci-image", "lambda-zip", "workers-bundle"]
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,7 +17,7 @@ class Artifact:
     sits in the local store; `location` is `registry/repo@sha256:…` once pushed.
     """
 
-    kind: ArtifactKind
+    kind: str  # the target's `ArtifactType.kind`
     target: str
     digest: str
     size: int

@@ -35,6 +35,17 @@ class TargetOptions(BaseModel):
     build_fields: ClassVar[tuple[str, ...]] = ()
 
 
+@dataclass(frozen=True)
+class ArtifactType:
+    """What a target's artifact is: its kind (the store's and the records' name for it) and,
+    for a file artifact, the OCI `artifactType` and layer media type `build --push` gives it
+    (None for an OCI image, which is pushed as built)."""
+
+    kind: str
+    oci_artifact_type: str | None = None
+    oci_layer_media_type: str = "application/zip"
+
+
 class Target(Protocol):
     """One deployment target. Adding a target = one module in targets/ defining `TARGET`."""
 
@@ -56,6 +67,11 @@ class Target(Protocol):
     @property
     def supports_iam_auth(self) -> bool:
         """True when the platform can check callers with its own IAM (`auth.mode = "iam"`)."""
+        ...
+
+    @property
+    def artifact_type(self) -> ArtifactType:
+        """The kind of artifact this target deploys."""
         ...
 
 
@@ -113,16 +129,16 @@ class LocalProblem:
     hint: str
 
 
-@runtime_checkable
-class LocalRunner(Protocol):
-    """A target whose artifact runs locally in an emulation of the platform (`--env local`)."""
+class LocalRuntime(Protocol):
+    """How a target's artifact runs on this machine in an emulation of its platform: the
+    contract of a target's `local` module (the one place it is written down)."""
 
-    def local_problem(self, options: TargetOptions) -> LocalProblem | None:
+    def problem(self, options: TargetOptions) -> LocalProblem | None:
         """Why the artifact built with `options` cannot run on this machine, if it cannot
         (checked before anything is built)."""
         ...
 
-    def start_local(self, launch: LocalLaunch) -> LocalHandle:
+    def start_background(self, launch: LocalLaunch) -> LocalHandle:
         """Start in the background; return once the server accepts connections. Raises
         `OperationError` (with the log tail) when it does not start."""
         ...
@@ -132,11 +148,11 @@ class LocalRunner(Protocol):
         connections; stop cleanly on KeyboardInterrupt."""
         ...
 
-    def local_alive(self, handle: LocalHandle) -> bool:
+    def alive(self, handle: LocalHandle) -> bool:
         """True while the deployment behind `handle` still runs."""
         ...
 
-    def stop_local(self, handle: LocalHandle) -> None:
+    def stop(self, handle: LocalHandle) -> None:
         """Stop gracefully (SIGTERM, then the platform's grace period) and leave nothing behind."""
         ...
 
@@ -149,51 +165,14 @@ class LocalRunner(Protocol):
         ...
 
 
-class LocalModule(Protocol):
-    """The functions of a target's `local` module (see `LocalRunner` for their contracts)."""
+@runtime_checkable
+class RunsLocally(Protocol):
+    """A target whose artifact can run on this machine (`kind = "local"` environments)."""
 
-    def problem(self, options: TargetOptions) -> LocalProblem | None: ...
-
-    def start_background(self, launch: LocalLaunch) -> LocalHandle: ...
-
-    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None: ...
-
-    def alive(self, handle: LocalHandle) -> bool: ...
-
-    def stop(self, handle: LocalHandle) -> None: ...
-
-    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str: ...
-
-    def follow_log(self, handle: LocalHandle) -> Iterator[str]: ...
-
-
-class RunsLocallyVia:
-    """Base of a target that is a `LocalRunner` through its own `local` module, which is
-    imported only when a local run needs it (target modules must stay cheap to import)."""
-
-    def local_module(self) -> LocalModule:
-        raise NotImplementedError
-
-    def local_problem(self, options: TargetOptions) -> LocalProblem | None:
-        return self.local_module().problem(options)
-
-    def start_local(self, launch: LocalLaunch) -> LocalHandle:
-        return self.local_module().start_background(launch)
-
-    def run_foreground(self, launch: LocalLaunch, ready: Callable[[str], None]) -> None:
-        self.local_module().run_foreground(launch, ready)
-
-    def local_alive(self, handle: LocalHandle) -> bool:
-        return self.local_module().alive(handle)
-
-    def stop_local(self, handle: LocalHandle) -> None:
-        self.local_module().stop(handle)
-
-    def log_tail(self, handle: LocalHandle, lines: int = 40) -> str:
-        return self.local_module().log_tail(handle, lines)
-
-    def follow_log(self, handle: LocalHandle) -> Iterator[str]:
-        return self.local_module().follow_log(handle)
+    def local_runtime(self) -> LocalRuntime:
+        """The target's `local` module, imported only when a local run needs it (target
+        modules must stay cheap to import)."""
+        ...
 
 
 def host_architecture() -> str:

@@ -68,7 +68,15 @@ def build(
             from orchestrator.oci.reference import Reference
 
             step(f"pushing to {destination}")
-            location = push_artifact(context.store, artifact, Reference.parse(destination), step)
+            kind = packager.artifact_type
+            media_types = (
+                (kind.oci_artifact_type, kind.oci_layer_media_type)
+                if kind.oci_artifact_type is not None
+                else None
+            )
+            location = push_artifact(
+                context.store, artifact, Reference.parse(destination), media_types, step
+            )
             artifact = replace(artifact, location=location)
             context.store.record(artifact)
         artifacts.append(artifact)

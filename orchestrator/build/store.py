@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestrator.artifacts import Artifact, ArtifactKind
+from orchestrator.artifacts import Artifact
 
 
 def file_digest(path: Path) -> str:
@@ -89,7 +89,7 @@ class ArtifactStore:
             shutil.copyfile(path, partial)
             os.replace(partial, stored)
 
-    def keep(self, path: Path, kind: ArtifactKind, target: str, inputs_hash: str) -> Artifact:
+    def keep(self, path: Path, kind: str, target: str, inputs_hash: str) -> Artifact:
         """Move a finished artifact file into the store and record it."""
         digest, size, stored = self.add_file(path)
         artifact = Artifact(kind, target, digest, size, inputs_hash, stored)

@@ -13,17 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator import naming
+from orchestrator import naming, processes
 from orchestrator.environments import Overrides, ResolvedEnvironment, resolve
 from orchestrator.errors import InputError, OperationError, input_error
-from orchestrator.local import processes
 from orchestrator.local.secret_values import read_secrets
 from orchestrator.local.state import LocalDeployment, LocalState
 from orchestrator.records import DeploymentRecord, RecordStore, config_hash, git_commit, now, who
 from orchestrator.smoke import SmokeResult, smoke
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
-from targets.base import LocalLaunch, LocalRunner
+from targets.base import LocalLaunch, LocalRuntime, RunsLocally
 
 Progress = Callable[[str], None]
 
@@ -32,17 +31,17 @@ def local_state(loaded: LoadedSpec) -> LocalState:
     return LocalState(loaded.root / ".mcp-deploy" / "local")
 
 
-def runner_for(target: str) -> LocalRunner:
-    """The target's local runner; `InputError` when it has none."""
+def runner_for(target: str) -> LocalRuntime:
+    """The target's local runtime; `InputError` when it has none."""
     found = registry()[target]
-    if not isinstance(found, LocalRunner):
-        runnable = [name for name, t in registry().items() if isinstance(t, LocalRunner)]
+    if not isinstance(found, RunsLocally):
+        runnable = [name for name, t in registry().items() if isinstance(t, RunsLocally)]
         raise input_error(
             "--target",
             f"{found.title} artifacts cannot run on this machine",
             "local runs exist for: " + ", ".join(runnable),
         )
-    return found
+    return found.local_runtime()
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class Prepared:
     """A launch ready to start, with what it was resolved from (values stay in `launch`)."""
 
     resolved: ResolvedEnvironment
-    runner: LocalRunner
+    runner: LocalRuntime
     launch: LocalLaunch
     token: str | None
 
@@ -68,7 +67,7 @@ def prepare(
 
     resolved = resolve(loaded, naming.LOCAL_ENV, target, overrides)
     runner = runner_for(resolved.target)
-    problem = runner.local_problem(resolved.options)
+    problem = runner.problem(resolved.options)
     if problem is not None:
         where = ("targets", resolved.target, problem.option)
         raise InputError([loaded.issue(where, problem.message, problem.hint)])
@@ -124,7 +123,7 @@ def deploy_local(
     launch = prepared.launch
     progress(f"{resolved_target}: starting {launch.artifact.digest[:19]} locally")
     starting = time.perf_counter()
-    handle = prepared.runner.start_local(launch)
+    handle = prepared.runner.start_background(launch)
     started = time.perf_counter()
     state.save(
         LocalDeployment(
@@ -143,7 +142,7 @@ def deploy_local(
         result.cold_start_ms = (started - starting) * 1000 + result.first_response_ms
     if not result.ok:
         log = prepared.runner.log_tail(handle, 20)
-        prepared.runner.stop_local(handle)
+        prepared.runner.stop(handle)
         state.remove(resolved_target)
         error = processes.last_error(log)
         raise OperationError(
@@ -169,9 +168,9 @@ def deploy_local(
     return record, result
 
 
-def _stop(runner: LocalRunner, deployment: LocalDeployment, state: LocalState) -> None:
-    if runner.local_alive(deployment.local_handle):
-        runner.stop_local(deployment.local_handle)
+def _stop(runner: LocalRuntime, deployment: LocalDeployment, state: LocalState) -> None:
+    if runner.alive(deployment.local_handle):
+        runner.stop(deployment.local_handle)
     state.remove(deployment.target)
 
 
@@ -187,7 +186,7 @@ def status(loaded: LoadedSpec) -> list[LocalStatus]:
     state = local_state(loaded)
     report: list[LocalStatus] = []
     for deployment in state.all():
-        running = runner_for(deployment.target).local_alive(deployment.local_handle)
+        running = runner_for(deployment.target).alive(deployment.local_handle)
         if not running:
             state.remove(deployment.target)
         report.append(LocalStatus(deployment, running))
@@ -202,8 +201,8 @@ def destroy_local(loaded: LoadedSpec, target: str | None) -> list[LocalDeploymen
         if target is not None and deployment.target != target:
             continue
         runner = runner_for(deployment.target)
-        if runner.local_alive(deployment.local_handle):
-            runner.stop_local(deployment.local_handle)
+        if runner.alive(deployment.local_handle):
+            runner.stop(deployment.local_handle)
             stopped.append(deployment)
         state.remove(deployment.target)
     return stopped
@@ -214,7 +213,7 @@ def endpoint(loaded: LoadedSpec, target: str, environment: str) -> str:
     deployment record."""
     if environment == naming.LOCAL_ENV:
         deployment = local_state(loaded).load(target)
-        if deployment is not None and runner_for(target).local_alive(deployment.local_handle):
+        if deployment is not None and runner_for(target).alive(deployment.local_handle):
             return deployment.url
     record = RecordStore.for_project(loaded).latest(environment, target)
     if record is None or environment == naming.LOCAL_ENV:
@@ -247,7 +246,7 @@ def log_tail(loaded: LoadedSpec, target: str) -> str:
     return runner_for(target).log_tail(deployment.local_handle)
 
 
-def running(loaded: LoadedSpec, target: str | None) -> tuple[LocalRunner, LocalDeployment]:
+def running(loaded: LoadedSpec, target: str | None) -> tuple[LocalRuntime, LocalDeployment]:
     """The running local deployment of `target` (default: the only one); `InputError`
     when there is none or the choice is ambiguous."""
     live = [entry.deployment for entry in status(loaded) if entry.running]

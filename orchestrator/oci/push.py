@@ -18,26 +18,27 @@ from orchestrator.oci.reference import Reference
 from orchestrator.oci.registry import RegistryClient
 
 EMPTY_CONFIG = b"{}"
-ARTIFACT_TYPES = {
-    "lambda-zip": ("application/vnd.mcp-deploy.lambda-zip.v1", "application/zip"),
-    "workers-bundle": ("application/vnd.mcp-deploy.workers-bundle.v1", "application/zip"),
-}
 
 
 def push_artifact(
     store: ArtifactStore,
     artifact: Artifact,
     repository: Reference,
+    media_types: tuple[str, str] | None,
     progress: Callable[[str], None] = lambda _step: None,
 ) -> str:
-    """Push `artifact` to `repository` (no tag needed); returns `registry/repo@digest`."""
+    """Push `artifact` to `repository` (no tag needed); returns `registry/repo@digest`.
+    `media_types` is (artifactType, layer media type) for a file artifact, None for an image
+    (pushed as built)."""
     client = RegistryClient.for_reference(repository)
-    if artifact.kind == "oci-image":
+    if media_types is None:
         digest = _push_manifest_tree(
             client, store, repository.repository, artifact.digest, progress
         )
     else:
-        digest = _push_file_artifact(client, store, repository.repository, artifact, progress)
+        digest = _push_file_artifact(
+            client, store, repository.repository, artifact, media_types, progress
+        )
     return str(repository.with_digest(digest))
 
 
@@ -76,9 +77,10 @@ def _push_file_artifact(
     store: ArtifactStore,
     repository: str,
     artifact: Artifact,
+    media_types: tuple[str, str],
     progress: Callable[[str], None],
 ) -> str:
-    artifact_type, layer_type = ARTIFACT_TYPES[artifact.kind]
+    artifact_type, layer_type = media_types
     config_digest, _ = store.add_bytes(EMPTY_CONFIG)
     _push_blob(client, store, repository, config_digest, progress)
     _push_blob(client, store, repository, artifact.digest, progress)

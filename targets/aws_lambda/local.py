@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from orchestrator import processes
 from orchestrator.errors import OperationError
-from orchestrator.local import processes
 from targets.aws_lambda.emulator import LambdaEmulator, LambdaFunction
 from targets.base import (
     LocalHandle,

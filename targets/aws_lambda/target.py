@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from targets.base import ArtifactRepository, LocalModule, RunsLocallyVia, TargetOptions
+from targets.base import ArtifactRepository, ArtifactType, LocalRuntime, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -50,12 +50,18 @@ class LambdaOptions(TargetOptions):
         return self
 
 
+LAMBDA_ZIP = ArtifactType(
+    "lambda-zip", oci_artifact_type="application/vnd.mcp-deploy.lambda-zip.v1"
+)
+
+
 @dataclass(frozen=True)
-class LambdaTarget(RunsLocallyVia):
+class LambdaTarget:
     name: str = "lambda"
     title: str = "AWS Lambda"
     options_model: type[TargetOptions] = LambdaOptions
     supports_iam_auth: bool = True
+    artifact_type: ArtifactType = LAMBDA_ZIP
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
         """The Lambda zip (see `targets.aws_lambda.package`)."""
@@ -68,7 +74,7 @@ class LambdaTarget(RunsLocallyVia):
         assert isinstance(options, LambdaOptions)
         return options.artifact_repository
 
-    def local_module(self) -> LocalModule:
+    def local_runtime(self) -> LocalRuntime:
         """Local runs: awslambdaric behind a loopback Runtime API (`targets.aws_lambda.local`)."""
         from targets.aws_lambda import local
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from targets.base import LocalModule, RunsLocallyVia, TargetOptions
+from targets.base import ArtifactType, LocalRuntime, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -97,12 +97,16 @@ class CloudRunOptions(TargetOptions):
         return self
 
 
+OCI_IMAGE = ArtifactType("oci-image")
+
+
 @dataclass(frozen=True)
-class CloudRunTarget(RunsLocallyVia):
+class CloudRunTarget:
     name: str = "cloudrun"
     title: str = "Google Cloud Run"
     options_model: type[TargetOptions] = CloudRunOptions
     supports_iam_auth: bool = True
+    artifact_type: ArtifactType = OCI_IMAGE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
         """The OCI image (see `targets.cloudrun.package`)."""
@@ -115,7 +119,7 @@ class CloudRunTarget(RunsLocallyVia):
         assert isinstance(options, CloudRunOptions)
         return f"{options.registry}/{server}" if options.registry else None
 
-    def local_module(self) -> LocalModule:
+    def local_runtime(self) -> LocalRuntime:
         """Local runs: the image in the Docker engine (see `targets.cloudrun.local`)."""
         from targets.cloudrun import local
 

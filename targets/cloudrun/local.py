@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import processes
 from orchestrator.build.store import ArtifactStore
 from orchestrator.errors import OperationError
-from orchestrator.local import processes
 from targets.base import LocalHandle, LocalLaunch, LocalProblem, TargetOptions, host_architecture
 
 if TYPE_CHECKING:

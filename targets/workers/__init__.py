@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator
 
-from targets.base import ArtifactRepository, TargetOptions
+from targets.base import ArtifactRepository, ArtifactType, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -63,12 +63,18 @@ class WorkersOptions(TargetOptions):
         return value
 
 
+WORKERS_BUNDLE = ArtifactType(
+    "workers-bundle", oci_artifact_type="application/vnd.mcp-deploy.workers-bundle.v1"
+)
+
+
 @dataclass(frozen=True)
 class WorkersTarget:
     name: str = "workers"
     title: str = "Cloudflare Workers"
     options_model: type[TargetOptions] = WorkersOptions
     supports_iam_auth: bool = False
+    artifact_type: ArtifactType = WORKERS_BUNDLE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
         """The Python Worker bundle (see `targets.workers.package`)."""

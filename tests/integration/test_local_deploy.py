@@ -24,7 +24,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from orchestrator.local import processes
+from orchestrator import processes
 from tests.integration.test_example_servers import mcp_session
 from tests.support.example import example_copy
 

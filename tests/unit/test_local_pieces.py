@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import processes
 from orchestrator.environments import resolve
 from orchestrator.errors import InputError
-from orchestrator.local import processes
 from orchestrator.local.secret_values import read_secrets
 from orchestrator.local.state import LocalDeployment, LocalState
 from orchestrator.records import DeploymentRecord, RecordStore, config_hash
