@@ -30,7 +30,7 @@ def machine() -> str:
 def exclusive(names: tuple[str, ...], progress: Callable[[str], None]) -> Iterator[None]:
     """Hold the lock files `names` (under the mcp-deploy cache) for the block, waiting for
     whoever holds them: two benches at once would skew each other's timings."""
-    from orchestrator.build.vendor import cache_root
+    from orchestrator.paths import cache_root
 
     cache = cache_root()
     cache.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import re
 import signal
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -97,3 +98,30 @@ def last_error(log: str) -> str | None:
     client, `SomethingError: ...` closing a Python traceback), if any."""
     found = [line.strip() for line in log.splitlines() if _ERROR_LINE.match(line.strip())]
     return found[-1] if found else None
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block and deliver them right after it, so a step
+    that must finish whole (start a server *and* write down that it runs) does. Handlers, not a
+    signal mask: children started in the block do not inherit anything. Only the main thread
+    can do this; elsewhere the block runs unprotected."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        caught.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, hold) for signum in held}
+    try:
+        yield
+    finally:
+        for held_signal, handler in previous.items():
+            signal.signal(held_signal, handler)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)

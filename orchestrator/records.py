@@ -1,45 +1,56 @@
-"""Deployment records: what was deployed where, from which artifact, and whether it worked.
+"""Deployment records: what was deployed where, from which artifact, by whom, and whether it
+was proven.
 
-Every successful deploy writes one `DeploymentRecord`; status, promotion and rollback read
-them. Records hold references and hashes only — never a secret value. `RecordStore` keeps them
-as one JSON file each under `<project>/.mcp-deploy/records/<env>/<target>/`, append-only, named
-so that names sort by time.
+One `DeploymentRecord` per deploy attempt, written when the engine has applied it (status
+`applied`) and rewritten once its smoke test ends (`verified`, `failed`, or `unverified` when
+interrupted), so an interrupted deploy is never left running unrecorded. Records hold
+references and hashes only, never a secret value. `RecordStore` keeps them as one JSON file
+each under `<project>/.mcp-deploy/records/<env>/<target>/`, named so that names sort by time;
+every write is atomic (a temporary file renamed over the name).
 """
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from orchestrator.environments import ResolvedEnvironment
-    from orchestrator.spec.loader import LoadedSpec
+Status = Literal["applied", "verified", "unverified", "failed"]
 
 
 @dataclass(frozen=True)
 class DeploymentRecord:
-    """One deployment. `config_hash` covers config values, secret *references*, target options
-    and auth mode, so two records with the same digest and hash deployed the same thing."""
+    """One deployment. `request` is the whole `DeploymentRequest` (secrets as references), so a
+    record can be deployed again (rollback, promotion) without the spec. `replaces` is the id
+    of the record that was current before; `promoted_from` the environment the artifact came
+    from, when promoted."""
 
+    id: str
     server: str
     target: str
     environment: str
+    engine: str
     artifact_kind: str
     artifact_digest: str
+    artifact_location: str | None
+    request_hash: str
     config_hash: str
     url: str
     time: str
-    who: str
+    actor: str
     git_commit: str | None
+    status: Status
     smoke: dict[str, Any] | None
+    promoted_from: str | None
+    replaces: str | None
+    request: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,20 +60,17 @@ class DeploymentRecord:
         known: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
         return cls(**known)
 
-
-def config_hash(resolved: ResolvedEnvironment) -> str:
-    """sha256 of the environment's effective configuration, secrets as references."""
-    document = {
-        "config": dict(resolved.config),
-        "secrets": {name: str(ref) for name, ref in resolved.secrets.items()},
-        "options": resolved.options.model_dump(mode="json"),
-        "auth": resolved.auth.model_dump(mode="json"),
-    }
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+    def with_smoke(self, status: Status, smoke: dict[str, Any] | None) -> DeploymentRecord:
+        return replace(self, status=status, smoke=smoke)
 
 
-def who() -> str:
+def record_id(when: str, digest: str) -> str:
+    """A record's id: its time (sortable) and the artifact digest's first 12 hex digits."""
+    stamp = when.replace(":", "").replace("-", "")
+    return f"{stamp}-{digest.removeprefix('sha256:')[:12]}"
+
+
+def actor() -> str:
     """`user@host` of whoever deploys (CI runners show up as theirs)."""
     try:
         user = getpass.getuser()
@@ -95,36 +103,46 @@ def now() -> str:
 
 
 class RecordStore:
-    """Append-only records on the local file system."""
+    """Records on the local file system, one file per deploy attempt."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    @classmethod
-    def for_project(cls, loaded: LoadedSpec) -> RecordStore:
-        return cls(loaded.root / ".mcp-deploy" / "records")
-
     def write(self, record: DeploymentRecord) -> Path:
-        """Store `record`; the file appears whole or not at all."""
+        """Store `record` under its id (replacing an earlier version of the same record); the
+        file appears whole or not at all."""
         folder = self.root / record.environment / record.target
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = record.time.replace(":", "").replace("-", "")
-        path = folder / f"{stamp}-{record.artifact_digest.removeprefix('sha256:')[:12]}.json"
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n")
-        partial.rename(path)
+        path = folder / f"{record.id}.json"
+        text = json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
+        with tempfile.NamedTemporaryFile(
+            "w", dir=folder, prefix=".", suffix=".partial", delete=False, encoding="utf-8"
+        ) as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
         return path
 
     def history(self, environment: str, target: str) -> list[DeploymentRecord]:
-        """Records of `target` in `environment`, oldest first."""
+        """Records of `target` in `environment`, oldest first (unreadable files skipped)."""
         folder = self.root / environment / target
         if not folder.is_dir():
             return []
-        return [
-            DeploymentRecord.from_dict(json.loads(path.read_text()))
-            for path in sorted(folder.glob("*.json"))
-        ]
+        records = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                records.append(DeploymentRecord.from_dict(json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return records
 
     def latest(self, environment: str, target: str) -> DeploymentRecord | None:
-        records = self.history(environment, target)
+        """The newest record that was not a failed attempt: what was deployed last."""
+        records = [r for r in self.history(environment, target) if r.status != "failed"]
         return records[-1] if records else None
+
+    def environments(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(path.name for path in self.root.iterdir() if path.is_dir())

@@ -21,11 +21,16 @@ def _silent(_step: str) -> None:
 @dataclass(frozen=True)
 class BuildContext:
     """Inputs of one build. Build options come from the spec's top level only: an artifact
-    is the same for every environment."""
+    is the same for every environment.
+
+    `update_base`: resolve what the lock file (`mcp-deploy.lock`) pins for a default base
+    image again and rewrite its entry, instead of using the pinned digest (a base set in
+    the spec is never resolved and never locked)."""
 
     loaded: LoadedSpec
     store: ArtifactStore
     progress: Callable[[str], None] = field(default=_silent)
+    update_base: bool = False
 
     @property
     def project_dir(self) -> Path:
@@ -56,4 +61,6 @@ class InputsHash:
 
 def default_store(loaded: LoadedSpec) -> ArtifactStore:
     """`<project>/.mcp-deploy/store`."""
-    return ArtifactStore(loaded.root / ".mcp-deploy" / "store")
+    from orchestrator.paths import ProjectPaths
+
+    return ArtifactStore(ProjectPaths(loaded.root).store)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from orchestrator.artifacts import Artifact
 from orchestrator.build.context import BuildContext, default_store
@@ -31,12 +30,15 @@ def build(
     loaded: LoadedSpec,
     target: str = "all",
     progress: Callable[[str], None] | None = None,
-    push: bool = False,
+    *,
+    update_base: bool = False,
 ) -> list[Artifact]:
     """Build `target` ("all": every buildable target the spec declares, else every buildable
-    target); with `push`, publish each artifact whose target has a destination configured.
-    Raises `InputError` for a target that cannot be built, `OperationError` when a build or
-    a push fails."""
+    target), reusing stored artifacts whose inputs are unchanged. With `update_base`, the
+    default base images pinned in `mcp-deploy.lock` are resolved again and their entries
+    rewritten (see `BuildContext.update_base`). Raises `InputError` for a target that cannot
+    be built, `OperationError` when a build fails. Publishing is
+    `orchestrator.deploy.artifact`'s job."""
     buildable = buildable_targets()
     if target == "all":
         declared = [name for name in loaded.spec.targets.declared() if name in buildable]
@@ -59,25 +61,10 @@ def build(
         def step(message: str, target: str = name) -> None:
             report(f"{target}: {message}")
 
-        context = BuildContext(loaded=loaded, store=default_store(loaded), progress=step)
+        context = BuildContext(
+            loaded=loaded, store=default_store(loaded), progress=step, update_base=update_base
+        )
         options = build_options(loaded, name)
         artifact = packager.package(context, options)
-        destination = packager.destination(options, loaded.spec.server.name) if push else None
-        if destination is not None:
-            from orchestrator.oci.push import push_artifact
-            from orchestrator.oci.reference import Reference
-
-            step(f"pushing to {destination}")
-            kind = packager.artifact_type
-            media_types = (
-                (kind.oci_artifact_type, kind.oci_layer_media_type)
-                if kind.oci_artifact_type is not None
-                else None
-            )
-            location = push_artifact(
-                context.store, artifact, Reference.parse(destination), media_types, step
-            )
-            artifact = replace(artifact, location=location)
-            context.store.record(artifact)
         artifacts.append(artifact)
     return artifacts

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from orchestrator.build.bytecode import compile_tree
 from orchestrator.errors import OperationError
+from orchestrator.paths import cache_root
 
 CACHE_FORMAT = "1"
 UV_PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
@@ -96,15 +97,6 @@ def _requirement_lines(text: str) -> tuple[str, ...]:
         if line and not line.startswith("#"):
             lines.append(line)
     return tuple(lines)
-
-
-def cache_root() -> Path:
-    """MCP_DEPLOY_CACHE_DIR, else $XDG_CACHE_HOME/mcp-deploy, else ~/.cache/mcp-deploy."""
-    explicit = os.environ.get("MCP_DEPLOY_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mcp-deploy"
 
 
 def vendor(

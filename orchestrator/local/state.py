@@ -1,18 +1,22 @@
-"""What runs locally: one JSON file per target under `<project>/.mcp-deploy/local/`.
+"""What a local-kind environment runs: one JSON file per (environment, target) under
+`<project>/.mcp-deploy/state/<env>/<target>.json` (see `orchestrator.paths`).
 
 A file is written as soon as a deployment starts (before its smoke test), so a crash of the
 CLI never loses track of a running server; it is removed when the deployment is destroyed or
-found gone. It holds the URL, the artifact digest and the runner's handle — never a secret.
+found gone. It holds the URL, the artifact digest, the request hash and the runtime's handle —
+never a secret.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from orchestrator.paths import ProjectPaths
 from targets.base import LocalHandle
 
 
@@ -23,6 +27,7 @@ class LocalDeployment:
     environment: str
     url: str
     artifact_digest: str
+    request_hash: str
     started: str
     handle: dict[str, Any]
 
@@ -40,22 +45,21 @@ class LocalDeployment:
 
 
 class LocalState:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def directory(self, target: str) -> Path:
-        """Where a target's local deployment keeps its files (logs)."""
-        return self.root / target
+    def __init__(self, paths: ProjectPaths) -> None:
+        self.paths = paths
 
     def save(self, deployment: LocalDeployment) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / f"{deployment.target}.json"
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(deployment.to_dict(), indent=2, sort_keys=True) + "\n")
-        partial.rename(path)
+        path = self.paths.state_file(deployment.environment, deployment.target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(deployment.to_dict(), indent=2, sort_keys=True) + "\n"
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=".", suffix=".partial", delete=False
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
 
-    def load(self, target: str) -> LocalDeployment | None:
-        path = self.root / f"{target}.json"
+    def load(self, environment: str, target: str) -> LocalDeployment | None:
+        path = self.paths.state_file(environment, target)
         try:
             data = json.loads(path.read_text())
             data.pop("port", None)  # derived from the URL
@@ -63,11 +67,13 @@ class LocalState:
         except (OSError, ValueError, TypeError):
             return None
 
-    def remove(self, target: str) -> None:
-        (self.root / f"{target}.json").unlink(missing_ok=True)
+    def remove(self, environment: str, target: str) -> None:
+        self.paths.state_file(environment, target).unlink(missing_ok=True)
 
     def all(self) -> list[LocalDeployment]:
-        if not self.root.is_dir():
+        """Every deployment on record, by environment then target."""
+        root = self.paths.state
+        if not root.is_dir():
             return []
-        found = [self.load(path.stem) for path in sorted(self.root.glob("*.json"))]
+        found = [self.load(path.parent.name, path.stem) for path in sorted(root.glob("*/*.json"))]
         return [deployment for deployment in found if deployment is not None]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import naming
-from orchestrator.environments import effective_options, secret_sources
 from orchestrator.errors import InputError, Issue
+from orchestrator.spec.layers import effective_options, secret_sources
 from orchestrator.suggest import hint_for
 from targets import registry
 
@@ -27,6 +27,7 @@ def check_spec(loaded: LoadedSpec) -> list[Issue]:
         *_auth(loaded),
         *_names(loaded),
         *_promotion(loaded),
+        *_kinds(loaded),
         *_local_sources(loaded),
         *_smoke(loaded),
         *_environment_targets(loaded),
@@ -129,19 +130,34 @@ def _cycle_from(environments: Mapping[str, EnvironmentSection], start: str) -> b
 
 
 def _local_sources(loaded: LoadedSpec) -> Iterator[Issue]:
+    """Environments of kind local read their secrets on this machine: env: and file: only."""
     spec = loaded.spec
-    for name, (ref, layer) in secret_sources(spec, naming.LOCAL_ENV).items():
-        if ref.is_local:
+    for env_name in spec.environment_names():
+        if not spec.is_local(env_name):
             continue
-        where = (
-            ("environments", naming.LOCAL_ENV, "secrets", name)
-            if layer == "environment"
-            else ("secrets", name, "source")
-        )
+        for name, (ref, layer) in secret_sources(spec, env_name).items():
+            if ref.is_local:
+                continue
+            where = (
+                ("environments", env_name, "secrets", name)
+                if layer == "environment"
+                else ("secrets", name, "source")
+            )
+            yield loaded.issue(
+                where,
+                f"environment '{env_name}' is of kind local and reads its secrets on this "
+                f"machine; '{ref.scheme}' needs a cloud",
+                f'give [environments.{env_name}] secrets.{name} = "env:..." or "file:..."',
+            )
+
+
+def _kinds(loaded: LoadedSpec) -> Iterator[Issue]:
+    local = loaded.spec.environments.get(naming.LOCAL_ENV)
+    if local is not None and local.kind not in (None, "local"):
         yield loaded.issue(
-            where,
-            f"the local environment reads secrets on this machine; '{ref.scheme}' needs a cloud",
-            f'give [environments.local] secrets.{name} = "env:..." or "file:..."',
+            ("environments", naming.LOCAL_ENV, "kind"),
+            "the default environment 'local' always runs on this machine (kind local)",
+            "remove the line, and declare another environment for the clouds",
         )
 
 

@@ -31,6 +31,7 @@ from targets import registry
 from targets.base import TargetOptions
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+EngineKind = Literal["local", "pulumi"]
 
 
 class StrictModel(BaseModel):
@@ -199,6 +200,12 @@ class EnvironmentSection(StrictModel):
     """`[environments.<name>]`: a layer over the spec's top level."""
 
     description: str = Field("", description="What the environment is for.")
+    kind: EngineKind | None = Field(
+        None,
+        description="How it deploys: 'local' runs the artifacts in emulations of their targets "
+        "on this machine; 'pulumi' deploys them to the clouds. Default: 'local' for the "
+        "environment named local, 'pulumi' for every other.",
+    )
     promote_from: EnvName | None = Field(
         None, description="Environment whose deployed artifact this one receives, by digest."
     )
@@ -241,6 +248,17 @@ class ServerSpec(StrictModel):
     def environment(self, name: str) -> EnvironmentSection:
         """The named environment's layer; `local` is empty unless the spec writes it."""
         return self.environments.get(name) or EnvironmentSection()
+
+    def environment_kind(self, name: str) -> EngineKind:
+        """The engine `name` deploys through: its `kind`, else local for `local`, else pulumi."""
+        declared = self.environment(name).kind
+        if declared is not None:
+            return declared
+        return "local" if name == naming.LOCAL_ENV else "pulumi"
+
+    def is_local(self, name: str) -> bool:
+        """True when environment `name` runs on this machine (kind local)."""
+        return self.environment_kind(name) == "local"
 
 
 def _field_name(target_name: str) -> str:

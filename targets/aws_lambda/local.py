@@ -24,6 +24,7 @@ from typing import IO, Any
 from orchestrator import processes
 from orchestrator.errors import OperationError
 from targets.aws_lambda.emulator import LambdaEmulator, LambdaFunction
+from targets.aws_lambda.events import URL_ID
 from targets.base import (
     LocalHandle,
     LocalLaunch,
@@ -72,9 +73,14 @@ def function_of(launch: LocalLaunch) -> LambdaFunction:
     )
 
 
+def function_url_host(function: LambdaFunction) -> str:
+    """The Host the front door presents to the server: the Function URL's domain."""
+    return f"{URL_ID}.lambda-url.{function.region}.on.aws"
+
+
 def _paths(python: str) -> tuple[Path, Path]:
     """(the runtime's interpreter, the cache of unpacked task roots)."""
-    from orchestrator.build.vendor import cache_root
+    from orchestrator.paths import cache_root
     from targets.aws_lambda.local_runtime import runtime_python
 
     return runtime_python(python), cache_root() / "lambda-local" / "tasks"
@@ -119,7 +125,12 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
         )
     return LocalHandle(
         url=answer["url"] + launch.mcp_path,
-        data={"pid": supervisor.pid, "started": started, "log": str(log)},
+        data={
+            "pid": supervisor.pid,
+            "started": started,
+            "log": str(log),
+            "host": function_url_host(function),
+        },
     )
 
 

@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 from orchestrator.build.interpreters import find_python
-from orchestrator.build.vendor import cache_root, uv_binary
+from orchestrator.build.vendor import uv_binary
 from orchestrator.errors import OperationError
+from orchestrator.paths import cache_root
 
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 BOTO3 = "boto3==1.44.5"

@@ -34,10 +34,10 @@ from pathlib import Path
 from orchestrator.build.vendor import (
     DEAD_WEIGHT_DIRS,
     DEAD_WEIGHT_SUFFIXES,
-    cache_root,
     uv_binary,
 )
 from orchestrator.errors import OperationError
+from orchestrator.paths import cache_root
 from targets.workers.runtime_packages import WorkersPython, normalise
 
 CACHE_FORMAT = "2"

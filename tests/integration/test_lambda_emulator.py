@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from orchestrator.build.vendor import cache_root
+from orchestrator.paths import cache_root
 from targets.aws_lambda.emulator import LambdaEmulator, LambdaFunction
 from targets.aws_lambda.local_runtime import runtime_python
 

@@ -66,8 +66,8 @@ def cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def local_state(spec: Path, target: str) -> dict[str, Any] | None:
-    path = spec.parent / ".mcp-deploy" / "local" / f"{target}.json"
+def local_state(spec: Path, target: str, environment: str = "local") -> dict[str, Any] | None:
+    path = spec.parent / ".mcp-deploy" / "state" / environment / f"{target}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -160,7 +160,11 @@ def test_smoke_by_target_and_status(spec: Path, deployed: tuple[str, dict[str, A
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert json.loads(smoke.stdout)["ok"] is True
     status = cli(spec, "status", "--json")
-    entries = {entry["target"]: entry for entry in json.loads(status.stdout)["local"]}
+    entries = {
+        entry["target"]: entry
+        for entry in json.loads(status.stdout)["deployments"]
+        if entry["environment"] == "local"
+    }
     assert entries[target]["running"] is True and entries[target]["url"] == record["url"]
 
 
@@ -215,7 +219,7 @@ def test_destroy_leaves_nothing(spec: Path, deployed: tuple[str, dict[str, Any]]
     assert not leftovers(target, state["handle"])
     assert local_state(spec, target) is None
     status = json.loads(cli(spec, "status", "--json").stdout)
-    assert target not in [entry["target"] for entry in status["local"]]
+    assert target not in [entry["target"] for entry in status["deployments"]]
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -331,6 +335,7 @@ def test_state_survives_a_crash_of_the_cli(spec: Path) -> None:
     state = local_state(spec, "lambda")
     assert state is not None
     status = json.loads(cli(spec, "status", "--json").stdout)
-    assert [entry["running"] for entry in status["local"] if entry["target"] == "lambda"] == [True]
+    running = [e["running"] for e in status["deployments"] if e["target"] == "lambda"]
+    assert running == [True]
     assert cli(spec, "destroy", "--env", "local").returncode == 0
     assert not leftovers("lambda", state["handle"]) and local_state(spec, "lambda") is None

@@ -19,6 +19,7 @@ import pytest
 
 from orchestrator.artifacts import Artifact
 from orchestrator.build.pipeline import build
+from orchestrator.deploy.artifact import build_artifacts
 from orchestrator.spec.loader import load_spec
 from tests.integration.test_example_servers import mcp_session
 from tests.support.example import example_copy
@@ -46,7 +47,7 @@ def image_project(destination: Path) -> Path:
 @pytest.fixture(scope="module")
 def pushed(tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     spec = image_project(tmp_path_factory.mktemp("image") / "toolbox")
-    (artifact,) = build(load_spec(spec), "cloudrun", push=True)
+    (artifact,) = build_artifacts(load_spec(spec), "cloudrun", push=True)
     return artifact
 
 

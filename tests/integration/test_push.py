@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build.pipeline import build
+from orchestrator.deploy.artifact import build_artifacts
 from orchestrator.oci.registry import RegistryClient
 from orchestrator.spec.loader import load_spec
 from tests.conftest import EXAMPLE_DIR
@@ -36,7 +36,7 @@ def test_lambda_zip_is_pushed_as_an_oci_artifact(tmp_path: Path) -> None:
         )
     )
     steps: list[str] = []
-    (artifact,) = build(load_spec(spec), "lambda", steps.append, push=True)
+    (artifact,) = build_artifacts(load_spec(spec), "lambda", steps.append, push=True)
     assert artifact.location is not None
     assert artifact.location.startswith(f"{REGISTRY}/test-artifacts/toolbox@sha256:")
     manifest_digest = artifact.location.rsplit("@", 1)[1]
@@ -53,7 +53,7 @@ def test_lambda_zip_is_pushed_as_an_oci_artifact(tmp_path: Path) -> None:
     ) as answer:
         assert "sha256:" + hashlib.sha256(answer.read()).hexdigest() == artifact.digest
     again: list[str] = []
-    (same,) = build(load_spec(spec), "lambda", again.append, push=True)
+    (same,) = build_artifacts(load_spec(spec), "lambda", again.append, push=True)
     assert same.location == artifact.location
     assert any("already there" in step for step in again)
     assert not any("uploaded" in step for step in again)

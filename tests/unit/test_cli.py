@@ -33,7 +33,7 @@ def test_version(run_cli: Run) -> None:
 def test_validate_example_text_and_json(run_cli: Run) -> None:
     text = run_cli("--spec", str(EXAMPLE_SPEC), "validate")
     assert text.code == 0, text.err
-    assert "toolbox" in text.out and "prod (from staging)" in text.out
+    assert "toolbox" in text.out and "prod (pulumi, from staging)" in text.out and "local (local)" in text.out
     data = run_cli("--spec", str(EXAMPLE_SPEC), "validate", "--json").json()
     assert data["ok"] is True
     assert data["targets"] == ["cloudrun", "lambda"]

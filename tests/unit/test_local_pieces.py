@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from orchestrator import processes
+from orchestrator.deploy.artifact import build_artifacts  # noqa: F401 (import check)
+from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.environments import resolve
 from orchestrator.errors import InputError
-from orchestrator.local.secret_values import read_secrets
 from orchestrator.local.state import LocalDeployment, LocalState
-from orchestrator.records import DeploymentRecord, RecordStore, config_hash
+from orchestrator.paths import ProjectPaths
+from orchestrator.records import DeploymentRecord, RecordStore, record_id
 from orchestrator.secret_refs import SecretRef
+from orchestrator.secret_values import read_secrets
 from orchestrator.spec.loader import load_spec
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub
 from targets.base import host_architecture
@@ -70,19 +73,29 @@ def test_every_unreadable_secret_is_named_without_its_value(
 # -- records and state -------------------------------------------------------------------------
 
 
-def record(digest: str, time: str, url: str = "http://127.0.0.1:1/mcp") -> DeploymentRecord:
+def record(
+    digest: str, time: str, url: str = "http://127.0.0.1:1/mcp", status: str = "verified"
+) -> DeploymentRecord:
     return DeploymentRecord(
+        id=record_id(time, digest),
         server="toolbox",
         target="lambda",
         environment="local",
+        engine="local",
         artifact_kind="lambda-zip",
         artifact_digest=digest,
+        artifact_location=None,
+        request_hash="sha256:" + "1" * 64,
         config_hash="sha256:" + "0" * 64,
         url=url,
         time=time,
-        who="me@here",
+        actor="me@here",
         git_commit=None,
+        status=status,  # type: ignore[arg-type]
         smoke={"ok": True},
+        promoted_from=None,
+        replaces=None,
+        request={},
     )
 
 
@@ -97,32 +110,59 @@ def test_record_store_keeps_history_in_time_order(tmp_path: Path) -> None:
     assert store.latest("staging", "lambda") is None
 
 
+def test_a_record_is_rewritten_in_place_and_failed_attempts_are_not_latest(
+    tmp_path: Path,
+) -> None:
+    store = RecordStore(tmp_path)
+    good = record("sha256:" + "a" * 64, "2026-11-24T01:00:00.000000Z")
+    bad = record("sha256:" + "b" * 64, "2026-11-24T02:00:00.000000Z", status="applied")
+    store.write(good)
+    store.write(bad)
+    store.write(bad.with_smoke("failed", {"ok": False}))
+    assert [r.status for r in store.history("local", "lambda")] == ["verified", "failed"]
+    assert store.latest("local", "lambda") == good
+    assert not list((tmp_path / "local" / "lambda").glob(".*"))  # no partial files left
+
+
 def test_config_hash_covers_config_and_secret_references_not_values(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from orchestrator.artifacts import Artifact
+    from orchestrator.deploy.flow import request_for
+
     loaded = load_spec(EXAMPLE_SPEC)
-    local = resolve(loaded, "local", "lambda")
+    artifact = Artifact("lambda-zip", "lambda", "sha256:" + "a" * 64, 1, "x", Path("/nowhere"))
+
+    def request(environment: str) -> DeploymentRequest:
+        return request_for(loaded, resolve(loaded, environment, "lambda"), artifact)
+
+    local = request("local")
     monkeypatch.setenv("TOOLBOX_LOCAL_TOKEN", CANARY)
-    assert config_hash(resolve(loaded, "local", "lambda")) == config_hash(local)
-    assert config_hash(resolve(loaded, "staging", "lambda")) != config_hash(local)
+    assert request("local").config_hash == local.config_hash
+    assert request("local").request_hash == local.request_hash
+    assert request("staging").config_hash != local.config_hash
+    assert CANARY not in json.dumps(local.to_dict())
+    assert DeploymentRequest.from_dict(json.loads(json.dumps(local.to_dict()))) == local
 
 
 def test_local_state_round_trip(tmp_path: Path) -> None:
-    state = LocalState(tmp_path / "local")
+    state = LocalState(ProjectPaths(tmp_path))
     deployment = LocalDeployment(
         server="toolbox",
         target="cloudrun",
-        environment="local",
+        environment="ci",
         url="http://127.0.0.1:8080/mcp",
         artifact_digest="sha256:" + "c" * 64,
+        request_hash="sha256:" + "d" * 64,
         started="2026-11-24T01:00:00.000000Z",
         handle={"container": "abc"},
     )
     state.save(deployment)
-    assert state.load("cloudrun") == deployment and state.all() == [deployment]
+    assert state.load("ci", "cloudrun") == deployment and state.all() == [deployment]
+    assert state.load("local", "cloudrun") is None
     assert deployment.port == 8080 and deployment.to_dict()["port"] == 8080
-    state.remove("cloudrun")
-    assert state.load("cloudrun") is None and state.all() == []
+    state.remove("ci", "cloudrun")
+    assert state.load("ci", "cloudrun") is None and state.all() == []
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -199,7 +239,7 @@ def test_secrets_manager_stand_in_answers_only_its_caller() -> None:
 
 def test_deploy_to_a_cloud_environment_is_refused_clearly(run_cli: Run) -> None:
     result = run_cli("--spec", str(EXAMPLE_SPEC), "deploy", "--target", "lambda", "--env", "prod")
-    assert result.code == 2 and "--env" in result.err and "'local'" in result.err
+    assert result.code == 2 and "--env" in result.err and "kind 'pulumi'" in result.err
 
 
 def test_a_target_without_local_runs_is_named(run_cli: Run, project: Callable[..., Path]) -> None:
@@ -238,7 +278,7 @@ def test_smoke_and_destroy_usage_errors(run_cli: Run, args: list[str]) -> None:
 
 def test_status_with_nothing_deployed(run_cli: Run, project: Callable[..., Path]) -> None:
     result = run_cli("--spec", str(project(MINIMAL)), "status", "--json")
-    assert result.code == 0 and result.json() == {"ok": True, "local": []}
+    assert result.code == 0 and result.json() == {"ok": True, "deployments": []}
 
 
 def test_a_zip_for_another_cpu_is_refused_before_building(

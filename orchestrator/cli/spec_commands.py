@@ -1,0 +1,141 @@
+"""`init`, `validate`, `schema` and `config explain`: the spec and what it resolves to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from orchestrator.cli.options import json_option, layer_options, load, overrides
+from orchestrator.cli.render import emit_json
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.option("--name", help="Server name (default: derived from the directory name).")
+@json_option
+def init(directory: Path, name: str | None, as_json: bool) -> None:
+    """Create a spec and a minimal working MCP server in DIRECTORY. Never overwrites."""
+    from orchestrator.scaffold import scaffold
+
+    result = scaffold(directory, name)
+    if as_json:
+        emit_json({"ok": True, "name": result.name, "files": [str(path) for path in result.files]})
+        return
+    click.echo(f"created MCP server '{result.name}' in {result.directory}:")
+    for path in result.files:
+        click.echo(f"  {path}")
+    click.echo("next: mcp-deploy validate && mcp-deploy --target lambda --env local")
+
+
+@click.command()
+@click.option("--env", "environment", help="Check this environment exists and summarise it.")
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None:
+    """Check the spec: structure, references and every environment's effective options."""
+    from orchestrator.environments import check_environment_name
+
+    loaded = load(ctx)
+    spec = loaded.spec
+    if environment is not None:
+        check_environment_name(spec, environment)
+    names = [environment] if environment else spec.environment_names()
+    environments: list[dict[str, str | None]] = [
+        {
+            "name": name,
+            "kind": spec.environment_kind(name),
+            "promote_from": spec.environment(name).promote_from,
+        }
+        for name in names
+    ]
+    targets = sorted(spec.targets.declared())
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "spec": str(loaded.path),
+                "server": spec.server.name,
+                "targets": targets,
+                "environments": environments,
+            }
+        )
+        return
+    server = spec.server
+    click.echo(f"ok: {loaded.path}")
+    click.echo(
+        f"  server        {server.name} (python {server.python}, {server.entry} at "
+        f"{server.path}, auth {spec.auth.mode})"
+    )
+    click.echo(f"  targets       {', '.join(targets) or '(none declared)'}")
+    listed = [
+        f"{env['name']} ({env['kind']}"
+        + (f", from {env['promote_from']}" if env["promote_from"] else "")
+        + ")"
+        for env in environments
+    ]
+    click.echo(f"  environments  {', '.join(listed)}")
+
+
+@click.command()
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file."
+)
+def schema(output: Path | None) -> None:
+    """Print the spec's JSON Schema (for editors: taplo, VS Code Even Better TOML)."""
+    from orchestrator.spec.model import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@click.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command()
+@click.option("--env", "environment", default="local", show_default=True, help="Environment.")
+@click.option("--target", help="Target (default: the spec's only declared target).")
+@layer_options
+@json_option
+@click.pass_context
+def explain(
+    ctx: click.Context,
+    environment: str,
+    target: str | None,
+    config_flags: list[tuple[str, str]],
+    option_flags: list[tuple[str, str]],
+    as_json: bool,
+) -> None:
+    """Show every effective value for ENV on TARGET and the layer it came from.
+
+    Layers, lowest first: default, spec, environment, flag. Secrets show their source,
+    never a value.
+    """
+    from orchestrator.cli.render import explain_table
+    from orchestrator.environments import resolve
+
+    loaded = load(ctx)
+    resolved = resolve(loaded, environment, target, overrides(config_flags, option_flags))
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "spec": str(loaded.path),
+                "server": resolved.server,
+                "environment": resolved.environment,
+                "kind": loaded.spec.environment_kind(environment),
+                "target": resolved.target,
+                "settings": [
+                    {"key": s.key, "value": s.value, "layer": s.layer} for s in resolved.settings
+                ],
+            }
+        )
+        return
+    explain_table(resolved, str(loaded.path), resolved.settings)

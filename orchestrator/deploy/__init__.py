@@ -1,0 +1,1 @@
+"""The deploy layer: one flow for every environment (see `flow`), whatever its engine."""

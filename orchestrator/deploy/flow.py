@@ -1,0 +1,358 @@
+"""One deploy flow for every environment, whatever its engine:
+
+resolve (once) -> check (before any build) -> artifact (built, cached) -> `DeploymentRequest`
+-> engine.apply -> record (status `applied`) -> smoke test over MCP -> record (`verified`).
+
+A failing smoke test stops the new deployment, puts the one before back (rollback: its record
+holds its request) and fails with the server's own error. An interrupted deploy leaves the new
+deployment running *and* recorded (`unverified`), or the previous one untouched. One lock per
+(environment, target) keeps racing deploys apart. The flow knows no target and no engine by
+name: engines come from `engine_for(kind)`, targets from the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.artifacts import Artifact
+from orchestrator.deploy.artifact import build_one
+from orchestrator.deploy.engine import Change, Deployed, Engine, HasLogs, RunsForeground, engine_for
+from orchestrator.deploy.lock import deployment_lock
+from orchestrator.deploy.request import ArtifactRef, DeploymentRequest
+from orchestrator.environments import (
+    Overrides,
+    ResolvedEnvironment,
+    check_environment_name,
+    get_target,
+    resolve,
+)
+from orchestrator.errors import InputError, OperationError, input_error
+from orchestrator.paths import ProjectPaths
+from orchestrator.processes import deferred_interrupts, last_error
+from orchestrator.records import DeploymentRecord, RecordStore, actor, git_commit, now, record_id
+from orchestrator.smoke import SmokeResult, smoke
+from orchestrator.spec.loader import LoadedSpec
+from targets import registry
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a deploy would do: the request it would send and the engine's changes."""
+
+    request: DeploymentRequest
+    changes: list[Change]
+
+
+@dataclass
+class Outcome:
+    """A finished deploy: its record, its smoke test and what the user should know."""
+
+    record: DeploymentRecord
+    smoke: SmokeResult
+    warnings: list[str] = field(default_factory=list)
+
+
+def _engine(loaded: LoadedSpec, environment: str, **settings: Any) -> Engine:
+    check_environment_name(loaded.spec, environment)
+    kind = loaded.spec.environment_kind(environment)
+    return engine_for(kind, ProjectPaths(loaded.root), **settings)
+
+
+def request_for(
+    loaded: LoadedSpec,
+    resolved: ResolvedEnvironment,
+    artifact: Artifact,
+    promoted_from: str | None = None,
+) -> DeploymentRequest:
+    """The request that deploys `artifact` with `resolved`'s configuration."""
+    spec = loaded.spec
+    return DeploymentRequest(
+        server=resolved.server,
+        environment=resolved.environment,
+        engine=spec.environment_kind(resolved.environment),
+        target=resolved.target,
+        artifact=ArtifactRef(
+            kind=artifact.kind,
+            target=artifact.target,
+            digest=artifact.digest,
+            size=artifact.size,
+            location=artifact.location,
+        ),
+        python=spec.server.python,
+        mcp_path=spec.server.path,
+        config=dict(resolved.config),
+        secrets={name: str(ref) for name, ref in resolved.secrets.items()},
+        options=resolved.options.model_dump(mode="json"),
+        auth=resolved.auth.model_dump(mode="json"),
+        smoke=spec.smoke.model_dump(mode="json"),
+        promoted_from=promoted_from,
+    )
+
+
+def _prepare(
+    loaded: LoadedSpec,
+    engine: Engine,
+    environment: str,
+    target: str | None,
+    overrides: Overrides,
+    progress: Progress,
+) -> DeploymentRequest:
+    """Resolve once, let the engine check (before building), build or reuse the artifact."""
+    resolved = resolve(loaded, environment, target, overrides)
+    secrets = {name: str(ref) for name, ref in resolved.secrets.items()}
+    problems = engine.check(environment, resolved.target, resolved.options, secrets)
+    if problems:
+        raise InputError(
+            [
+                loaded.issue(("targets", resolved.target, p.option), p.message, p.hint)
+                for p in problems
+            ]
+        )
+    artifact = build_one(loaded, resolved.target, progress)
+    return request_for(loaded, resolved, artifact)
+
+
+def plan(
+    loaded: LoadedSpec,
+    environment: str,
+    target: str | None,
+    overrides: Overrides,
+    progress: Progress,
+) -> Plan:
+    """The request a deploy would send and what its engine would change; changes nothing
+    deployed (the artifact is built when the store does not hold it yet)."""
+    engine = _engine(loaded, environment)
+    request = _prepare(loaded, engine, environment, target, overrides, progress)
+    return Plan(request, engine.plan(request))
+
+
+def deploy(
+    loaded: LoadedSpec,
+    environment: str,
+    target: str | None,
+    overrides: Overrides,
+    progress: Progress,
+    port: int | None = None,
+) -> Outcome:
+    """Deploy (see the module docstring); raises `OperationError` when the deploy fails."""
+    engine = _engine(loaded, environment, port=port)
+    request = _prepare(loaded, engine, environment, target, overrides, progress)
+    paths = ProjectPaths(loaded.root)
+    what = f"{request.server} in '{environment}' on {request.target}"
+    with deployment_lock(paths.lock_file(environment, request.target), what, progress):
+        return _deploy_locked(loaded, engine, request, progress)
+
+
+def _deploy_locked(
+    loaded: LoadedSpec, engine: Engine, request: DeploymentRequest, progress: Progress
+) -> Outcome:
+    records = RecordStore(ProjectPaths(loaded.root).records)
+    environment, target = request.environment, request.target
+    before = engine.current(environment, target)
+    previous = records.latest(environment, target) if before is not None else None
+    with deferred_interrupts():  # applied and recorded, or neither
+        applied = engine.apply(request, progress)
+        when = now()
+        record = DeploymentRecord(
+            id=record_id(when, request.artifact.digest),
+            server=request.server,
+            target=target,
+            environment=environment,
+            engine=engine.kind,
+            artifact_kind=request.artifact.kind,
+            artifact_digest=request.artifact.digest,
+            artifact_location=request.artifact.location,
+            request_hash=request.request_hash,
+            config_hash=request.config_hash,
+            url=applied.url,
+            time=when,
+            actor=actor(),
+            git_commit=git_commit(loaded.root),
+            status="applied",
+            smoke=None,
+            promoted_from=request.promoted_from,
+            replaces=previous.id if previous is not None else None,
+            request=request.to_dict(),
+        )
+        records.write(record)
+    progress(f"{target}: smoke test of {applied.url}")
+    try:
+        result = smoke_request(loaded, request, applied.url)
+    except BaseException:
+        records.write(record.with_smoke("unverified", None))
+        raise
+    start = applied.outputs.get("start_seconds")
+    if result.first_response_ms is not None and isinstance(start, float):
+        result.cold_start_ms = start * 1000 + result.first_response_ms
+    if result.ok:
+        record = record.with_smoke("verified", result.to_dict())
+        records.write(record)
+        return Outcome(record, result)
+    records.write(record.with_smoke("failed", result.to_dict()))
+    log = engine.log_tail(environment, target, 20) if isinstance(engine, HasLogs) else ""
+    engine.destroy(environment, target)
+    rolled_back = _roll_back(engine, previous, progress)
+    error = last_error(log)
+    raise OperationError(
+        f"the {target} deployment in '{environment}' failed its smoke test: {result.failure}"
+        + (f"\n  the server says: {error}" if error else "")
+        + (f"\n  {rolled_back}" if rolled_back else ""),
+        hint=result.hint,
+        detail=("server log (last lines):\n" + log) if log else None,
+    )
+
+
+def _roll_back(engine: Engine, previous: DeploymentRecord | None, progress: Progress) -> str:
+    """Put the deployment of `previous` back; what happened, for the error message."""
+    if previous is None or not previous.request:
+        return ""
+    progress(f"{previous.target}: rolling back to {previous.artifact_digest[:19]}")
+    try:
+        with deferred_interrupts():
+            engine.apply(DeploymentRequest.from_dict(previous.request), progress)
+    except (OperationError, InputError) as error:
+        return f"could not roll back to the previous deployment ({previous.id}): {error}"
+    return f"rolled back: the previous deployment ({previous.id}) runs again"
+
+
+def smoke_request(loaded: LoadedSpec, request: DeploymentRequest, url: str) -> SmokeResult:
+    """The request's smoke test against `url`, with the environment's own token."""
+    settings = request.smoke
+    return smoke(
+        url,
+        token=environment_token(loaded, request.environment),
+        tool=settings.get("tool"),
+        arguments=settings.get("arguments") or {},
+        expect=settings.get("expect"),
+        timeout=float(settings.get("timeout") or 30.0),
+    )
+
+
+def environment_token(loaded: LoadedSpec, environment: str) -> str | None:
+    """The bearer token `environment` expects (read from its source now), None without bearer
+    auth. `InputError` when the source cannot be read on this machine."""
+    from orchestrator.secret_values import read_secrets
+    from orchestrator.spec.layers import secret_sources
+
+    spec = loaded.spec
+    if spec.auth.mode != "bearer":
+        return None
+    check_environment_name(spec, environment)
+    name = spec.auth.token_secret
+    ref, _layer = secret_sources(spec, environment)[name]
+    return read_secrets({name: ref}, loaded.root, environment)[name]
+
+
+def destroy(loaded: LoadedSpec, environment: str, target: str | None) -> list[Deployed]:
+    """Remove the deployments of `environment` (of `target`, or every target); return what was
+    running."""
+    engine = _engine(loaded, environment)
+    if target is not None:
+        get_target(target)
+    paths = ProjectPaths(loaded.root)
+    stopped: list[Deployed] = []
+    for name in [target] if target is not None else list(registry()):
+        what = f"{loaded.spec.server.name} in '{environment}' on {name}"
+        with deployment_lock(paths.lock_file(environment, name), what, lambda _step: None):
+            gone = engine.destroy(environment, name)
+        if gone is not None and gone.running:
+            stopped.append(gone)
+    return stopped
+
+
+@dataclass(frozen=True)
+class Status:
+    """One deployment as its engine sees it now, with its latest record."""
+
+    deployed: Deployed
+    record: DeploymentRecord | None
+
+
+def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
+    """The deployments of every environment whose engine this version has (or of one), checked
+    live; the ones found gone are reported once with `running` False, then forgotten."""
+    spec = loaded.spec
+    records = RecordStore(ProjectPaths(loaded.root).records)
+    names = [environment] if environment is not None else spec.environment_names()
+    report: list[Status] = []
+    for name in names:
+        try:
+            engine = _engine(loaded, name)
+        except InputError:
+            if environment is not None:
+                raise
+            continue
+        for target in registry():
+            deployed = engine.current(name, target)
+            if deployed is None:
+                continue
+            if not deployed.running:
+                engine.forget(name, target)
+            report.append(Status(deployed, records.latest(name, target)))
+    return report
+
+
+def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[str, str]:
+    """(URL, log tail) of `target`'s running deployment in `environment`; `InputError` when
+    nothing is deployed there."""
+    get_target(target)
+    engine = _engine(loaded, environment)
+    deployed = engine.current(environment, target)
+    if deployed is None or not deployed.running:
+        raise input_error(
+            "--env",
+            f"nothing is deployed to '{environment}' on {target}",
+            f"run: mcp-deploy --target {target} --env {environment}",
+        )
+    log = engine.log_tail(environment, target) if isinstance(engine, HasLogs) else ""
+    return deployed.url, log
+
+
+def logs(
+    loaded: LoadedSpec, environment: str, target: str | None, lines: int, follow: bool
+) -> Iterator[str]:
+    """The log of the running deployment of `target` in `environment` (default target: the
+    only one running there): its tail, then, with `follow`, new text until it stops."""
+    engine = _engine(loaded, environment)
+    live = [entry.deployed for entry in status(loaded, environment) if entry.deployed.running]
+    if target is not None:
+        live = [deployed for deployed in live if deployed.target == target]
+    if len(live) != 1:
+        targets = ", ".join(deployed.target for deployed in live)
+        raise input_error(
+            "--target",
+            f"{len(live) or 'no'} deployments are running in '{environment}'"
+            + (f": {targets}" if live else ""),
+            "pass --target" if live else f"run: mcp-deploy --target T --env {environment}",
+        )
+    if not isinstance(engine, HasLogs):
+        raise input_error("--env", f"the engine of '{environment}' keeps no log here")
+    chosen = live[0].target
+    yield engine.log_tail(environment, chosen, lines)
+    if follow:
+        yield from engine.follow_log(environment, chosen)
+
+
+def run_foreground(
+    loaded: LoadedSpec,
+    environment: str,
+    target: str | None,
+    overrides: Overrides,
+    progress: Progress,
+    port: int,
+    ready: Callable[[str, DeploymentRequest], None],
+) -> None:
+    """Run the artifact attached to the terminal in a local-kind `environment` until Ctrl-C;
+    `ready(url, request)` once it serves. Nothing is recorded."""
+    engine = _engine(loaded, environment, port=port)
+    if not isinstance(engine, RunsForeground):
+        raise input_error(
+            "--env",
+            f"'{environment}' deploys to a cloud; run needs an environment of kind local",
+        )
+    request = _prepare(loaded, engine, environment, target, overrides, progress)
+    engine.run_foreground(request, lambda url: ready(url, request))

@@ -1,0 +1,209 @@
+"""`LocalEngine`: deploys requests of local-kind environments to emulations of their targets
+on this machine (AWS's Lambda runtime client behind a Function URL front door; a container
+under Cloud Run's contract), one deployment per (environment, target), side by side.
+
+Secret values are read from their `env:`/`file:` sources inside `apply`, handed to the
+target's local runtime, and kept nowhere else. What runs is written down (`LocalState`) in the
+same uninterruptible step that starts it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from orchestrator.build.store import ArtifactStore
+from orchestrator.deploy.engine import Applied, Change, Deployed, Problem
+from orchestrator.deploy.request import DeploymentRequest
+from orchestrator.errors import OperationError, input_error
+from orchestrator.local.state import LocalDeployment, LocalState
+from orchestrator.paths import ProjectPaths
+from orchestrator.processes import deferred_interrupts
+from orchestrator.records import now
+from orchestrator.secret_refs import SecretRef
+from orchestrator.secret_values import read_secrets
+from targets import registry
+from targets.base import LocalHandle, LocalLaunch, LocalRuntime, RunsLocally, TargetOptions
+
+Progress = Callable[[str], None]
+
+
+def runtime_for(target: str) -> LocalRuntime:
+    """The target's local runtime; `InputError` when it has none."""
+    found = registry()[target]
+    if not isinstance(found, RunsLocally):
+        runnable = [name for name, t in registry().items() if isinstance(t, RunsLocally)]
+        raise input_error(
+            "--target",
+            f"{found.title} artifacts cannot run on this machine",
+            "local runs exist for: " + ", ".join(runnable),
+        )
+    return found.local_runtime()
+
+
+def _options(request: DeploymentRequest) -> TargetOptions:
+    return registry()[request.target].options_model.model_validate(dict(request.options))
+
+
+def make_engine(paths: ProjectPaths, **settings: Any) -> LocalEngine:
+    """The engine registry's entry point (`orchestrator.deploy.engine.ENGINES`)."""
+    return LocalEngine(paths, port=settings.get("port"))
+
+
+class LocalEngine:
+    """See the module docstring. `port` pins the port of the next `apply` (default: the
+    previous deployment's, so a redeploy keeps its URL, else a free one)."""
+
+    kind = "local"
+
+    def __init__(self, paths: ProjectPaths, port: int | None = None) -> None:
+        self.paths = paths
+        self.port = port
+        self.state = LocalState(paths)
+
+    def check(
+        self, environment: str, target: str, options: TargetOptions, secrets: Mapping[str, str]
+    ) -> list[Problem]:
+        """Before anything is built: can this machine run the artifact, and can every secret be
+        read here (an `InputError` naming each one that cannot)?"""
+        problem = runtime_for(target).problem(options)
+        self._secret_values(environment, secrets)
+        return [] if problem is None else [Problem(problem.option, problem.message, problem.hint)]
+
+    def _secret_values(self, environment: str, secrets: Mapping[str, str]) -> dict[str, str]:
+        refs = {name: SecretRef.parse(ref) for name, ref in secrets.items()}
+        return read_secrets(refs, self.paths.root, environment)
+
+    def launch(self, request: DeploymentRequest, port: int) -> LocalLaunch:
+        """The request made runnable: options validated, artifact located, secret values read."""
+        store = ArtifactStore(self.paths.store)
+        path = store.blob_path(request.artifact.digest)
+        if not path.is_file():
+            raise OperationError(
+                f"artifact {request.artifact.digest} is not in the store ({store.root})",
+                hint="build it again: mcp-deploy build --target " + request.target,
+            )
+        from orchestrator.artifacts import Artifact
+
+        artifact = Artifact(
+            kind=request.artifact.kind,
+            target=request.target,
+            digest=request.artifact.digest,
+            size=request.artifact.size,
+            inputs_hash="",
+            path=path,
+            location=request.artifact.location,
+        )
+        return LocalLaunch(
+            server=request.server,
+            environment=request.environment,
+            python=request.python,
+            artifact=artifact,
+            options=_options(request),
+            mcp_path=request.mcp_path,
+            variables=dict(request.config),
+            secrets=self._secret_values(request.environment, request.secrets),
+            state_dir=self.paths.deployment_dir(request.environment, request.target),
+            port=port,
+        )
+
+    def plan(self, request: DeploymentRequest) -> list[Change]:
+        what = f"{registry()[request.target].title} emulation ({request.environment})"
+        current = self.current(request.environment, request.target)
+        if current is None or not current.running:
+            port = f"port {self.port}" if self.port else "a free port"
+            return [Change("create", what, f"{request.artifact.digest[:19]} on {port}")]
+        differences = []
+        if current.artifact_digest != request.artifact.digest:
+            differences.append(f"artifact {current.artifact_digest[:19]} -> ")
+            differences[-1] += request.artifact.digest[:19]
+        if current.request_hash != request.request_hash:
+            differences.append("configuration changed")
+        detail = "; ".join(differences) or "same request (a redeploy restarts it)"
+        return [Change("replace", what, f"{detail}; keeps {current.url}")]
+
+    def apply(self, request: DeploymentRequest, progress: Progress) -> Applied:
+        environment, target = request.environment, request.target
+        runtime = runtime_for(target)
+        previous = self.state.load(environment, target)
+        port = self.port or (previous.port if previous is not None else 0)
+        launch = self.launch(request, port)
+        if previous is not None:
+            progress(f"{target}: stopping the previous deployment in {environment}")
+            self._stop(runtime, previous)
+        progress(f"{target}: starting {request.artifact.digest[:19]} in {environment}")
+        with deferred_interrupts():  # started and written down, or neither
+            starting = time.perf_counter()
+            handle = runtime.start_background(launch)
+            started = time.perf_counter()
+            self.state.save(
+                LocalDeployment(
+                    server=request.server,
+                    target=target,
+                    environment=environment,
+                    url=handle.url,
+                    artifact_digest=request.artifact.digest,
+                    request_hash=request.request_hash,
+                    started=now(),
+                    handle=dict(handle.data),
+                )
+            )
+        outputs = {"start_seconds": started - starting, "host": handle.data.get("host")}
+        return Applied(handle.url, outputs)
+
+    def _stop(self, runtime: LocalRuntime, deployment: LocalDeployment) -> None:
+        if runtime.alive(deployment.local_handle):
+            runtime.stop(deployment.local_handle)
+        self.state.remove(deployment.environment, deployment.target)
+
+    def destroy(self, environment: str, target: str) -> Deployed | None:
+        deployment = self.state.load(environment, target)
+        if deployment is None:
+            return None
+        runtime = runtime_for(target)
+        running = runtime.alive(deployment.local_handle)
+        self._stop(runtime, deployment)
+        return _deployed(deployment, running)
+
+    def current(self, environment: str, target: str) -> Deployed | None:
+        deployment = self.state.load(environment, target)
+        if deployment is None:
+            return None
+        return _deployed(deployment, runtime_for(target).alive(deployment.local_handle))
+
+    def forget(self, environment: str, target: str) -> None:
+        self.state.remove(environment, target)
+
+    def deployments(self) -> list[Deployed]:
+        """Every deployment this engine has on record, checked live."""
+        return [_deployed(d, runtime_for(d.target).alive(d.local_handle)) for d in self.state.all()]
+
+    def _handle(self, environment: str, target: str) -> LocalHandle | None:
+        deployment = self.state.load(environment, target)
+        return deployment.local_handle if deployment is not None else None
+
+    def log_tail(self, environment: str, target: str, lines: int = 40) -> str:
+        handle = self._handle(environment, target)
+        return runtime_for(target).log_tail(handle, lines) if handle is not None else ""
+
+    def follow_log(self, environment: str, target: str) -> Iterator[str]:
+        handle = self._handle(environment, target)
+        if handle is not None:
+            yield from runtime_for(target).follow_log(handle)
+
+    def run_foreground(self, request: DeploymentRequest, ready: Callable[[str], None]) -> None:
+        """Run `request` attached to the terminal until Ctrl-C (nothing is recorded)."""
+        runtime_for(request.target).run_foreground(self.launch(request, self.port or 0), ready)
+
+
+def _deployed(deployment: LocalDeployment, running: bool) -> Deployed:
+    return Deployed(
+        environment=deployment.environment,
+        target=deployment.target,
+        url=deployment.url,
+        artifact_digest=deployment.artifact_digest,
+        request_hash=deployment.request_hash,
+        since=deployment.started,
+        running=running,
+    )
