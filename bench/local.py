@@ -12,8 +12,8 @@ Three peers and a reference, side by side in the same run:
            log the way the deployed server does.
 (venv)     the same, plain `python -m uvicorn …` in the repo venv as it is (RichHandler):
            reported for reference, no goal.
-(lambda)   the Lambda zip in mcp-deploy's Lambda emulation (`orchestrator.local.deploy.prepare`
-           then `runner.start_local`): a background supervisor with the Function URL front
+(lambda)   the Lambda zip in mcp-deploy's Lambda emulation (`flow.plan` + `LocalEngine.launch`
+           then `runtime.start_background`): a background supervisor with the Function URL front
            door, awslambdaric started by the first request, the shim's bearer check.
 (cloudrun) the OCI image run by Docker with Cloud Run's contract (`--network host`, read-only
            root, secrets over the entry shim's stdin), the shim's bearer check.
@@ -71,13 +71,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import _common  # noqa: E402
+from orchestrator.deploy import flow  # noqa: E402
 from orchestrator.environments import Overrides  # noqa: E402
-from orchestrator.local.deploy import Prepared, prepare  # noqa: E402
+from orchestrator.local.engine import LocalEngine, runtime_for  # noqa: E402
+from orchestrator.paths import ProjectPaths  # noqa: E402
 from orchestrator.spec.loader import load_spec  # noqa: E402
 from targets.aws_lambda.emulator import unpack_task_root  # noqa: E402
 from targets.aws_lambda.events import function_url_event  # noqa: E402
 from targets.aws_lambda.local_runtime import runtime_python  # noqa: E402
-from targets.base import LocalHandle  # noqa: E402
+from targets.base import LocalHandle, LocalLaunch, LocalRuntime  # noqa: E402
 from tests.support.debian_base import python_base_image  # noqa: E402
 from tests.support.example import example_copy  # noqa: E402
 
@@ -216,6 +218,23 @@ class Floor:
                 process.wait()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A launch ready to start in its target's local runtime (secret values in `launch`)."""
+
+    runner: LocalRuntime
+    launch: LocalLaunch
+    token: str | None
+
+
+def prepare(loaded: Any, target: str, overrides: Overrides, progress: Any, port: int) -> Prepared:
+    """What `mcp-deploy --target T --env local` would start: the flow's own request (built
+    through `flow.plan`), made runnable by the local engine."""
+    request = flow.plan(loaded, "local", target, overrides, progress).request
+    launch = LocalEngine(ProjectPaths(loaded.root)).launch(request, port)
+    return Prepared(runtime_for(target), launch, flow.environment_token(loaded, "local"))
+
+
 @dataclass
 class Emulated:
     """An mcp-deploy artifact in its target's local emulation."""
@@ -229,18 +248,18 @@ class Emulated:
         return {"authorization": f"Bearer {self.prepared.token}"}
 
     def start(self) -> str:
-        self.handle = self.prepared.runner.start_local(self.prepared.launch)
+        self.handle = self.prepared.runner.start_background(self.prepared.launch)
         return self.handle.url
 
     def failure(self) -> str | None:
-        if self.handle is None or self.prepared.runner.local_alive(self.handle):
+        if self.handle is None or self.prepared.runner.alive(self.handle):
             return None
         return f"{self.name} stopped:\n{self.prepared.runner.log_tail(self.handle, 30)}"
 
     def stop(self) -> None:
         handle, self.handle = self.handle, None
         if handle is not None:
-            self.prepared.runner.stop_local(handle)
+            self.prepared.runner.stop(handle)
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -726,8 +745,9 @@ def markdown(result: dict[str, Any]) -> str:
         "StreamHandler otherwise; the repo venv has rich (mcp-deploy's CLI uses it), neither "
         "artifact does, so the floor hides it to log as the deployed server logs. The "
         "reference row runs plain `python -m uvicorn …` in the venv as it is.",
-        '- **Lambda-local.** `orchestrator.local.deploy.prepare(spec, "lambda", …)` once, then '
-        "per start `runner.start_local(launch)` / `stop_local`: the background supervisor "
+        '- **Lambda-local.** `flow.plan(spec, "local", "lambda", …)` and `LocalEngine.launch` '
+        "once, then per start `runtime.start_background(launch)` / `stop`: the background "
+        "supervisor "
         "(`python -m targets.aws_lambda.supervisor`), the Function URL front door on a free port, "
         f"awslambdaric on Python {meta['interpreters']['lambda']}, started by the first request "
         "with the task root read-only and a tmpfs /tmp, the secrets read by the shim from the "
