@@ -1,9 +1,10 @@
 """Deployment records: what was deployed where, from which artifact, by whom, and whether it
 was proven.
 
-One `DeploymentRecord` per deploy attempt, written when the engine has applied it (status
-`applied`) and rewritten once its smoke test ends (`verified`, `failed`, or `unverified` when
-interrupted), so an interrupted deploy is never left running unrecorded. Records hold
+One `DeploymentRecord` per deploy attempt, written before the engine applies it (status
+`applying`), again once it runs (`applied`, with its URL) and once its smoke test ends
+(`verified`, `failed`, or `unverified` when interrupted), so a deployment never runs
+unrecorded, however the CLI is stopped. Records hold
 references and hashes only, never a secret value. `RecordStore` keeps them as one JSON file
 each under `<project>/.mcp-deploy/records/<env>/<target>/`, named so that names sort by time;
 every write is atomic (a temporary file renamed over the name).
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-Status = Literal["applied", "verified", "unverified", "failed"]
+Status = Literal["applying", "applied", "verified", "unverified", "failed"]
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,22 @@ from orchestrator.cli.render import emit_json
     help="Publish each artifact by digest (image to targets.cloudrun.registry; zip and "
     "bundle to their artifact_repository, when set).",
 )
+@click.option(
+    "--update-base",
+    is_flag=True,
+    help="Resolve the default Cloud Run base image again and rewrite its pin in "
+    "mcp-deploy.lock (commit the change).",
+)
 @json_option
 @click.pass_context
-def build(ctx: click.Context, target: str, push: bool, as_json: bool) -> None:
+def build(ctx: click.Context, target: str, push: bool, update_base: bool, as_json: bool) -> None:
     """Build the server's artifacts: reproducible, with no environment config or secrets."""
     from orchestrator.cli.render import progress_reporter
     from orchestrator.deploy.artifact import build_artifacts
 
     loaded = load(ctx)
     with progress_reporter(enabled=not as_json) as progress:
-        artifacts = build_artifacts(loaded, target, progress, push=push)
+        artifacts = build_artifacts(loaded, target, progress, push=push, update_base=update_base)
     if as_json:
         emit_json({"ok": True, "artifacts": [artifact.to_dict() for artifact in artifacts]})
         return

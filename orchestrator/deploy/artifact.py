@@ -20,14 +20,19 @@ Progress = Callable[[str], None]
 
 
 def build_artifacts(
-    loaded: LoadedSpec, target: str = "all", progress: Progress | None = None, push: bool = False
+    loaded: LoadedSpec,
+    target: str = "all",
+    progress: Progress | None = None,
+    push: bool = False,
+    update_base: bool = False,
 ) -> list[Artifact]:
     """Build `target` ("all": every buildable target the spec declares); with `push`, publish
-    each artifact whose target has a destination configured (`push_artifact`)."""
+    each artifact whose target has a destination configured (`place`); with `update_base`,
+    resolve the default base images pinned in the lock file again."""
     from orchestrator.build.pipeline import build
 
     report = progress or (lambda _step: None)
-    artifacts = build(loaded, target, report)
+    artifacts = build(loaded, target, report, update_base=update_base)
     if push:
         artifacts = [place(loaded, artifact, report) for artifact in artifacts]
     return artifacts

@@ -13,7 +13,7 @@ name: engines come from `engine_for(kind)`, targets from the registry.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.artifacts import Artifact
@@ -154,37 +154,26 @@ def _deploy_locked(
     environment, target = request.environment, request.target
     before = engine.current(environment, target)
     previous = records.latest(environment, target) if before is not None else None
-    with deferred_interrupts():  # applied and recorded, or neither
-        applied = engine.apply(request, progress)
-        when = now()
-        record = DeploymentRecord(
-            id=record_id(when, request.artifact.digest),
-            server=request.server,
-            target=target,
-            environment=environment,
-            engine=engine.kind,
-            artifact_kind=request.artifact.kind,
-            artifact_digest=request.artifact.digest,
-            artifact_location=request.artifact.location,
-            request_hash=request.request_hash,
-            config_hash=request.config_hash,
-            url=applied.url,
-            time=when,
-            actor=actor(),
-            git_commit=git_commit(loaded.root),
-            status="applied",
-            smoke=None,
-            promoted_from=request.promoted_from,
-            replaces=previous.id if previous is not None else None,
-            request=request.to_dict(),
-        )
-        records.write(record)
-    progress(f"{target}: smoke test of {applied.url}")
+    # Recorded before it starts (`applying`), so even a SIGKILL never leaves it unrecorded.
+    record = _record(loaded, engine, request, previous)
+    records.write(record)
+    applied_record: DeploymentRecord | None = None
     try:
+        with deferred_interrupts():  # applied and recorded as such, or neither
+            try:
+                applied = engine.apply(request, progress)
+            except BaseException:
+                records.write(replace(record, status="failed"))
+                raise
+            applied_record = replace(record, url=applied.url, status="applied")
+            records.write(applied_record)
+        progress(f"{target}: smoke test of {applied.url}")
         result = smoke_request(loaded, request, applied.url)
     except BaseException:
-        records.write(record.with_smoke("unverified", None))
+        if applied_record is not None:  # it runs, but was never proven
+            records.write(applied_record.with_smoke("unverified", None))
         raise
+    record = applied_record
     start = applied.outputs.get("start_seconds")
     if result.first_response_ms is not None and isinstance(start, float):
         result.cold_start_ms = start * 1000 + result.first_response_ms
@@ -194,8 +183,9 @@ def _deploy_locked(
         return Outcome(record, result)
     records.write(record.with_smoke("failed", result.to_dict()))
     log = engine.log_tail(environment, target, 20) if isinstance(engine, HasLogs) else ""
-    engine.destroy(environment, target)
-    rolled_back = _roll_back(engine, previous, progress)
+    rolled_back = _roll_back(engine, previous, progress)  # replaces the failed one
+    if not rolled_back.startswith("rolled back"):
+        engine.destroy(environment, target)
     error = last_error(log)
     raise OperationError(
         f"the {target} deployment in '{environment}' failed its smoke test: {result.failure}"
@@ -203,6 +193,37 @@ def _deploy_locked(
         + (f"\n  {rolled_back}" if rolled_back else ""),
         hint=result.hint,
         detail=("server log (last lines):\n" + log) if log else None,
+    )
+
+
+def _record(
+    loaded: LoadedSpec,
+    engine: Engine,
+    request: DeploymentRequest,
+    previous: DeploymentRecord | None,
+) -> DeploymentRecord:
+    """The record of `request` about to be applied (status `applying`, no URL yet)."""
+    when = now()
+    return DeploymentRecord(
+        id=record_id(when, request.artifact.digest),
+        server=request.server,
+        target=request.target,
+        environment=request.environment,
+        engine=engine.kind,
+        artifact_kind=request.artifact.kind,
+        artifact_digest=request.artifact.digest,
+        artifact_location=request.artifact.location,
+        request_hash=request.request_hash,
+        config_hash=request.config_hash,
+        url="",
+        time=when,
+        actor=actor(),
+        git_commit=git_commit(loaded.root),
+        status="applying",
+        smoke=None,
+        promoted_from=request.promoted_from,
+        replaces=previous.id if previous is not None else None,
+        request=request.to_dict(),
     )
 
 
