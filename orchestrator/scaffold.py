@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -9,7 +10,10 @@ from string import Template
 
 from orchestrator import naming
 from orchestrator.errors import InputError, Issue, input_error
+from orchestrator.spec.model import PYTHON_VERSIONS
 from targets.base import host_architecture
+
+DEFAULT_PYTHON = "3.12"
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,14 @@ class Scaffold:
     directory: Path
     name: str
     files: tuple[Path, ...]
+
+
+def host_python() -> str:
+    """This machine's Python minor ("3.11") when a spec may name it, else the model's
+    default: local runs use an interpreter of the spec's minor, and the default Cloud Run base
+    is that minor's image, so the two agree with what this machine runs."""
+    minor = "{}.{}".format(*sys.version_info[:2])
+    return minor if minor in PYTHON_VERSIONS else DEFAULT_PYTHON
 
 
 def _templates(package: str) -> dict[str, str]:
@@ -58,7 +70,12 @@ def scaffold(directory: Path, name: str | None = None) -> Scaffold:
                 for path in existing
             ]
         )
-    values = {"name": server_name, "package": package, "arch": host_architecture()}
+    values = {
+        "name": server_name,
+        "package": package,
+        "arch": host_architecture(),
+        "python": host_python(),
+    }
     template_dir = resources.files("orchestrator") / "templates"
     for path, template in plan.items():
         text = Template((template_dir / template).read_text(encoding="utf-8")).substitute(values)

@@ -37,6 +37,19 @@ class CliResult:
         return json.loads(self.out)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_public_registry() -> Iterator[None]:
+    """Tests never reach a public registry: Docker Hub (the registry of the default Cloud Run
+    base) is mirrored to a closed loopback port, unless a test names its own mirror."""
+    from tests.support.net import free_port
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "MCP_DEPLOY_REGISTRY_MIRRORS", f"docker.io=127.0.0.1:{free_port()}/no-public-registry"
+        )
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _reset_output_mode() -> Iterator[None]:
     OutputMode.json = False

@@ -3,7 +3,8 @@
 Selection: files under `server.source` matching `server.include`, minus `server.exclude`, minus
 the patterns of `server.ignore_file` (gitignore syntax), minus the built-in excludes that keep
 secrets, VCS data, virtualenvs and caches out of every artifact, minus the spec itself (it holds
-per-environment config, which never goes into an artifact).
+per-environment config, which never goes into an artifact) and the lock file next to it (it
+records how the artifact was built; inside it, every refresh would change the artifact).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pathspec
 from orchestrator.errors import input_error
 from orchestrator.spec.model import DEFAULT_EXCLUDES, ServerSection
 
-ALWAYS_EXCLUDED = (*DEFAULT_EXCLUDES, "*.pyc", "mcp-deploy.toml")
+ALWAYS_EXCLUDED = (*DEFAULT_EXCLUDES, "*.pyc", "mcp-deploy.toml", "mcp-deploy.lock")
 
 
 def select_sources(source_dir: Path, server: ServerSection) -> dict[str, Path]:

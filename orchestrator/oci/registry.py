@@ -30,6 +30,11 @@ RETRIES = 4
 BACKOFF_SECONDS = 0.5
 
 
+class RegistryError(OperationError):
+    """A request to a registry failed: unreachable (after retries), refused, or answered
+    with an unexpected status. The message names the request; the hint says what to check."""
+
+
 @dataclass
 class Response:
     status: int
@@ -117,9 +122,16 @@ class RegistryClient:
         if credentials:
             encoded = base64.b64encode(":".join(credentials).encode()).decode()
             headers["Authorization"] = f"Basic {encoded}"
-        answer = self._send("GET", url, None, headers)
+        try:
+            answer = self._send("GET", url, None, headers)
+        except (urllib.error.URLError, OSError) as exc:
+            raise RegistryError(
+                f"the token service of {self.registry} ({fields.get('realm', '')}) is "
+                f"unreachable: {exc}",
+                hint="is the registry reachable?",
+            ) from None
         if answer.status != 200:
-            raise OperationError(
+            raise RegistryError(
                 f"the registry {self.registry} refused to issue a token ({answer.status})",
                 hint="log in with 'docker login' (mcp-deploy uses docker's credentials)",
             )
@@ -216,7 +228,7 @@ def _split_challenge(text: str) -> list[str]:
     return [p for p in parts if "=" in p]
 
 
-def _failure(method: str, url: str, last: Exception | Response | None) -> OperationError:
+def _failure(method: str, url: str, last: Exception | Response | None) -> RegistryError:
     if isinstance(last, Response):
         detail = last.body.decode("utf-8", "replace")[:1000]
         hint = None
@@ -224,8 +236,8 @@ def _failure(method: str, url: str, last: Exception | Response | None) -> Operat
             hint = (
                 "check your registry login ('docker login'); mcp-deploy uses docker's credentials"
             )
-        return OperationError(f"{method} {url} failed with HTTP {last.status}", hint, detail)
-    return OperationError(
+        return RegistryError(f"{method} {url} failed with HTTP {last.status}", hint, detail)
+    return RegistryError(
         f"{method} {url} failed: {last}",
         hint="is the registry reachable? transient errors were retried",
     )

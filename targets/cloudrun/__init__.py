@@ -51,7 +51,8 @@ class CloudRunOptions(TargetOptions):
     base: PinnedImage | None = Field(
         None,
         description="Base image with the spec's Python, pinned by digest: "
-        "REPOSITORY@sha256:<64 hex digits>.",
+        "REPOSITORY@sha256:<64 hex digits>. Unset: docker.io/library/python:<server.python>-slim, "
+        "pinned by digest in mcp-deploy.lock on the first build.",
     )
     platforms: list[Platform] = Field(
         default_factory=lambda: list[Platform](["linux/amd64"]),

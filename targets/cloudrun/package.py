@@ -1,5 +1,9 @@
 """Package a server as an OCI image: base (pinned by digest) + dependency layer + app layer.
 
+The base is `targets.cloudrun.base`, else the default Python image pinned in the lock file,
+and its Python is checked against `server.python` before anything is vendored (see
+`targets.cloudrun.base_image`).
+
 Assembled without a container daemon. The dependency layer (`/app/deps`) is cached by the
 vendored set's key, so an app-only change rebuilds just the small app layer (`/app/src`,
 holding the server's files, the shims and the runtime config). The image runs as uid 65532,
@@ -22,11 +26,10 @@ from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.provenance import source_labels
 from orchestrator.build.store import ArtifactStore
 from orchestrator.build.vendor import find_requirements, vendor
-from orchestrator.errors import OperationError
 from orchestrator.oci import media
-from orchestrator.oci.image import ImageChanges, assemble, index, pull_base
-from orchestrator.oci.reference import Reference
+from orchestrator.oci.image import ImageChanges, assemble, index
 from targets.cloudrun import CloudRunOptions
+from targets.cloudrun.base_image import prepare_base, pull
 
 APP_ROOT = "/app/src"
 DEPS_ROOT = "/app/deps"
@@ -38,15 +41,12 @@ USER = "65532:65532"
 
 
 def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
-    """Build (or find in the store) the server's image for `options.platforms`."""
+    """Build (or find in the store) the server's image for `options.platforms`.
+
+    Raises `InputError` when the base's Python is not `server.python` (before vendoring),
+    `OperationError` when the base cannot be resolved or pulled, or a build step fails."""
     spec = context.loaded.spec
-    if options.base is None:
-        raise OperationError(
-            "targets.cloudrun.base is not set: the image needs a base image",
-            hint=f"set targets.cloudrun.base to a Python {spec.server.python} image pinned by "
-            "digest (REPOSITORY@sha256:...)",
-        )
-    base_reference = Reference.parse(options.base)
+    chosen = prepare_base(context, options)
     found = find_requirements(context.project_dir)
     requirements = (*(found.lines if found else ()), *SHIM_REQUIREMENTS)
     origin = str(found.origin) if found else "the server shim"
@@ -54,7 +54,7 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
     inputs = InputsHash("oci-image")
     inputs.add("mcp-deploy", __version__)
     inputs.add("epoch", str(build_epoch()))
-    inputs.add("base", options.base)
+    inputs.add("base", options.base or chosen.identity)
     vendored: dict[str, tuple[Path, str]] = {}
     for platform in options.platforms:
         context.progress(f"vendoring dependencies for {platform}")
@@ -99,8 +99,8 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
         stage = app.stage(Path(scratch) / "app", APP_ROOT)
         app_layer = write_tar_layer(_tree(stage, APP_ROOT), Path(scratch) / "app.tar.gz")
         for platform in options.platforms:
-            context.progress(f"pulling base {base_reference} for {platform}")
-            base = pull_base(base_reference, platform, context.store)
+            context.progress(f"pulling base {chosen.pinned} for {platform} from {chosen.via}")
+            base = pull(context, chosen, platform)
             site, key = vendored[platform]
             context.progress(f"dependency layer for {platform}")
             deps_layer = _dependency_layer(context.store, site, key, Path(scratch))
