@@ -33,7 +33,11 @@ def test_version(run_cli: Run) -> None:
 def test_validate_example_text_and_json(run_cli: Run) -> None:
     text = run_cli("--spec", str(EXAMPLE_SPEC), "validate")
     assert text.code == 0, text.err
-    assert "toolbox" in text.out and "prod (pulumi, from staging)" in text.out and "local (local)" in text.out
+    assert (
+        "toolbox" in text.out
+        and "prod (pulumi, from staging)" in text.out
+        and "local (local)" in text.out
+    )
     data = run_cli("--spec", str(EXAMPLE_SPEC), "validate", "--json").json()
     assert data["ok"] is True
     assert data["targets"] == ["cloudrun", "lambda"]
@@ -154,3 +158,64 @@ def test_internal_errors_are_reported_without_traceback(
     assert result.code == 70
     assert "internal error: RuntimeError: boom" in result.err
     assert "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("args", "expanded"),
+    [
+        (["--target", "lambda"], ["deploy", "--target", "lambda"]),
+        (["--spec", "s.toml", "--env", "ci"], ["--spec", "s.toml", "deploy", "--env", "ci"]),
+        (["--spec=s.toml", "--target", "x"], ["--spec=s.toml", "deploy", "--target", "x"]),
+        (["deploy", "--target", "lambda"], ["deploy", "--target", "lambda"]),
+        (["--help"], ["--help"]),
+        (["--version"], ["--version"]),
+        (["--spec", "s.toml"], ["--spec", "s.toml"]),
+    ],
+)
+def test_the_deploy_shorthand(args: list[str], expanded: list[str]) -> None:
+    from orchestrator.cli.app import expand_shorthand
+
+    assert expand_shorthand(args) == expanded
+
+
+def test_the_shorthand_reaches_deploy(run_cli: Run) -> None:
+    result = run_cli("--spec", str(EXAMPLE_SPEC), "--target", "lambda", "--env", "prod")
+    assert result.code == 2 and "kind 'pulumi'" in result.err, result.err
+
+
+def test_environment_kinds(run_cli: Run, project: Callable[..., Path]) -> None:
+    spec = project(
+        MINIMAL
+        + """
+[targets.lambda]
+[environments.ci]
+kind = "local"
+secrets.MCP_AUTH_TOKEN = "env:CI_TOKEN"
+[environments.preview]
+kind = "local"
+secrets.MCP_AUTH_TOKEN = "aws-sm://arn:aws:secretsmanager:eu-west-1:123456789012:secret:x"
+[environments.staging]
+"""
+    )
+    result = run_cli("--spec", str(spec), "validate")
+    assert result.code == 2
+    # a local-kind environment reads its secrets here; a cloud one needs its cloud options
+    assert "environments.preview.secrets.MCP_AUTH_TOKEN" in result.err
+    assert "environment 'preview' is of kind local" in result.err
+    assert "'region' is required to deploy to 'lambda' in environment 'staging'" in result.err
+    assert "environment 'ci'" not in result.err
+    kinds = run_cli("--spec", str(project(MINIMAL + '[environments.ci]\nkind = "local"\n')),
+                    "validate", "--json").json()  # fmt: skip
+    assert [(e["name"], e["kind"]) for e in kinds["environments"]] == [
+        ("local", "local"),
+        ("ci", "local"),
+    ]
+
+
+def test_the_default_environment_is_always_local(
+    run_cli: Run, project: Callable[..., Path]
+) -> None:
+    result = run_cli(
+        "--spec", str(project(MINIMAL + '[environments.local]\nkind = "pulumi"\n')), "validate"
+    )
+    assert result.code == 2 and "environments.local.kind" in result.err, result.err
