@@ -63,7 +63,7 @@ def deploy(
     for warning in outcome.warnings:
         click.echo(f"  warning   {warning}", err=True)
     click.echo(
-        f"  remove it mcp-deploy destroy --env {record.environment} --target {record.target}"
+        f"  remove    mcp-deploy destroy --env {record.environment} --target {record.target}"
     )
 
 
