@@ -217,7 +217,9 @@ def test_an_unreachable_mirror_says_what_to_do(tmp_path: Path) -> None:
     assert not (spec.parent / LOCK).exists()
 
 
-def test_init_writes_this_machines_python_and_builds(tmp_path: Path) -> None:
+def test_init_writes_this_machines_python_builds_and_deploys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     minor = f"{sys.version_info.major}.{sys.version_info.minor}"
     created = subprocess.run(
         [MCP_DEPLOY, "init", str(tmp_path / "fresh"), "--json"],
@@ -233,6 +235,18 @@ def test_init_writes_this_machines_python_and_builds(tmp_path: Path) -> None:
         pytest.skip(f"the tests' base image is Python 3.11; this machine runs {minor}")
     prefix = new_prefix()
     served = mirror_python_base(prefix)
-    artifact = build_json(spec, f"docker.io={REGISTRY}/{prefix}")
+    mirrors = f"docker.io={REGISTRY}/{prefix}"
+    artifact = build_json(spec, mirrors)
     assert artifact["kind"] == "oci-image"
     assert lock_entry(spec)["digest"] == served
+    # ... and deploys to local on Cloud Run with no base configured: the same image, proven
+    monkeypatch.setenv("MCP_AUTH_TOKEN", "init-deploy-canary-6d1e")
+    try:
+        done = cli(spec, "--target", "cloudrun", "--json", mirrors=mirrors)
+        assert done.returncode == 0, done.stdout + done.stderr
+        record = json.loads(done.stdout)["record"]
+        assert record["status"] == "verified"
+        assert record["artifact_digest"] == artifact["digest"]
+        assert lock_entry(spec)["digest"] == served
+    finally:
+        cli(spec, "destroy", "--env", "local", mirrors=mirrors)
