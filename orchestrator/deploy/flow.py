@@ -186,11 +186,14 @@ def _deploy_locked(
         records.write(record)
         return Outcome(record, result)
     records.write(record.with_smoke("failed", result.to_dict()))
-    log = engine.log_tail(environment, target, 20) if isinstance(engine, HasLogs) else ""
+    # A long tail to find the server's own error line (a traceback can be long), a short one
+    # to show; both with the secret values taken out by the engine.
+    log = engine.log_tail(environment, target, 200) if isinstance(engine, HasLogs) else ""
+    error = last_error(log)
+    log = "".join(log.splitlines(keepends=True)[-20:])
     rolled_back = _roll_back(engine, previous, progress)  # replaces the failed one
     if not rolled_back.startswith("rolled back"):
         engine.destroy(environment, target)
-    error = last_error(log)
     raise OperationError(
         f"the {target} deployment in '{environment}' failed its smoke test: {result.failure}"
         + (f"\n  the server says: {error}" if error else "")

@@ -9,6 +9,7 @@ same uninterruptible step that starts it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -16,15 +17,16 @@ from typing import Any
 from orchestrator.build.store import ArtifactStore
 from orchestrator.deploy.engine import Applied, Change, Deployed, Problem
 from orchestrator.deploy.request import DeploymentRequest
-from orchestrator.errors import OperationError, input_error
+from orchestrator.errors import InputError, OperationError, input_error
 from orchestrator.local.state import LocalDeployment, LocalState
 from orchestrator.paths import ProjectPaths
 from orchestrator.processes import deferred_interrupts
 from orchestrator.records import now
+from orchestrator.redact import Redactor
 from orchestrator.secret_refs import SecretRef
 from orchestrator.secret_values import read_secrets
 from targets import registry
-from targets.base import LocalHandle, LocalLaunch, LocalRuntime, RunsLocally, TargetOptions
+from targets.base import LocalLaunch, LocalRuntime, RunsLocally, TargetOptions
 
 Progress = Callable[[str], None]
 
@@ -74,6 +76,16 @@ class LocalEngine:
     def _secret_values(self, environment: str, secrets: Mapping[str, str]) -> dict[str, str]:
         refs = {name: SecretRef.parse(ref) for name, ref in secrets.items()}
         return read_secrets(refs, self.paths.root, environment)
+
+    def _redactor(self, environment: str, secrets: Mapping[str, str]) -> Redactor:
+        """The values of `secrets` that can be read now (one by one: best effort)."""
+        values: dict[str, str] = {}
+        for name, ref in secrets.items():
+            try:
+                values.update(self._secret_values(environment, {name: ref}))
+            except (InputError, ValueError):
+                continue
+        return Redactor(values)
 
     def launch(self, request: DeploymentRequest, port: int) -> LocalLaunch:
         """The request made runnable: options validated, artifact located, secret values read."""
@@ -135,7 +147,10 @@ class LocalEngine:
         progress(f"{target}: starting {request.artifact.digest[:19]} in {environment}")
         with deferred_interrupts():  # started and written down, or neither
             starting = time.perf_counter()
-            handle = runtime.start_background(launch)
+            try:
+                handle = runtime.start_background(launch)
+            except OperationError as error:  # its log tail may print the server's secrets
+                raise _redacted(error, Redactor(launch.secrets)) from None
             started = time.perf_counter()
             self.state.save(
                 LocalDeployment(
@@ -147,15 +162,21 @@ class LocalEngine:
                     request_hash=request.request_hash,
                     started=now(),
                     handle=dict(handle.data),
+                    secrets=dict(request.secrets),
                 )
             )
         outputs = {"start_seconds": started - starting, "host": handle.data.get("host")}
         return Applied(handle.url, outputs)
 
     def _stop(self, runtime: LocalRuntime, deployment: LocalDeployment) -> None:
+        """Stop it and forget it, its log included (a log may hold what the server printed)."""
         if runtime.alive(deployment.local_handle):
             runtime.stop(deployment.local_handle)
         self.state.remove(deployment.environment, deployment.target)
+        shutil.rmtree(
+            self.paths.deployment_dir(deployment.environment, deployment.target),
+            ignore_errors=True,
+        )
 
     def destroy(self, environment: str, target: str) -> Deployed | None:
         deployment = self.state.load(environment, target)
@@ -179,22 +200,32 @@ class LocalEngine:
         """Every deployment this engine has on record, checked live."""
         return [_deployed(d, runtime_for(d.target).alive(d.local_handle)) for d in self.state.all()]
 
-    def _handle(self, environment: str, target: str) -> LocalHandle | None:
-        deployment = self.state.load(environment, target)
-        return deployment.local_handle if deployment is not None else None
-
     def log_tail(self, environment: str, target: str, lines: int = 40) -> str:
-        handle = self._handle(environment, target)
-        return runtime_for(target).log_tail(handle, lines) if handle is not None else ""
+        """The log's last lines, with the secret values that can be read here redacted."""
+        deployment = self.state.load(environment, target)
+        if deployment is None:
+            return ""
+        text = runtime_for(target).log_tail(deployment.local_handle, lines)
+        return self._redactor(environment, deployment.secrets).clean(text)
 
     def follow_log(self, environment: str, target: str) -> Iterator[str]:
-        handle = self._handle(environment, target)
-        if handle is not None:
-            yield from runtime_for(target).follow_log(handle)
+        deployment = self.state.load(environment, target)
+        if deployment is None:
+            return
+        redactor = self._redactor(environment, deployment.secrets)
+        for text in runtime_for(target).follow_log(deployment.local_handle):
+            yield redactor.redact(text)[0]
 
     def run_foreground(self, request: DeploymentRequest, ready: Callable[[str], None]) -> None:
         """Run `request` attached to the terminal until Ctrl-C (nothing is recorded)."""
         runtime_for(request.target).run_foreground(self.launch(request, self.port or 0), ready)
+
+
+def _redacted(error: OperationError, redactor: Redactor) -> OperationError:
+    """`error` with the secret values taken out of its message and detail."""
+    message, _ = redactor.redact(error.message)
+    detail = redactor.clean(error.detail) if error.detail else error.detail
+    return OperationError(message, hint=error.hint, detail=detail)
 
 
 def _deployed(deployment: LocalDeployment, running: bool) -> Deployed:

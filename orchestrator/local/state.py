@@ -3,8 +3,8 @@
 
 A file is written as soon as a deployment starts (before its smoke test), so a crash of the
 CLI never loses track of a running server; it is removed when the deployment is destroyed or
-found gone. It holds the URL, the artifact digest, the request hash and the runtime's handle —
-never a secret.
+found gone. It holds the URL, the artifact digest, the request hash, the runtime's handle and
+the secrets' source references — never a secret value.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,8 @@ class LocalDeployment:
     request_hash: str
     started: str
     handle: dict[str, Any]
+    # name -> source reference (never a value): what `logs` reads to redact the log it shows
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def port(self) -> int:

@@ -92,7 +92,8 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
     python, tasks = _paths(function.python)
     log = launch.state_dir / "lambda.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_bytes(b"")  # one log per deployment, like a fresh log stream
+    log.unlink(missing_ok=True)  # one log per deployment, like a fresh log stream, owner-only
+    os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     request = {
         "function": function.to_dict(),
         "secrets": dict(launch.secrets),
