@@ -74,6 +74,11 @@ class Target(Protocol):
         """The kind of artifact this target deploys."""
         ...
 
+    def spreads_requests(self, options: TargetOptions) -> bool:
+        """True when the platform may send one client's requests to different instances (so
+        a server that keeps MCP sessions in memory loses them)."""
+        ...
+
 
 @runtime_checkable
 class Packager(Protocol):

@@ -172,7 +172,10 @@ def _deploy_locked(
             applied_record = replace(record, url=applied.url, status="applied")
             records.write(applied_record)
         progress(f"{target}: smoke test of {applied.url}")
-        result = smoke_request(loaded, request, applied.url)
+        host = applied.outputs.get("host")
+        result = smoke_request(
+            loaded, request, applied.url, host if isinstance(host, str) else None
+        )
     except BaseException:
         if applied_record is not None:  # it runs, but was never proven
             records.write(applied_record.with_smoke("unverified", None))
@@ -184,7 +187,7 @@ def _deploy_locked(
     if result.ok:
         record = record.with_smoke("verified", result.to_dict())
         records.write(record)
-        return Outcome(record, result)
+        return Outcome(record, result, _session_warnings(request, result))
     records.write(record.with_smoke("failed", result.to_dict()))
     # A long tail to find the server's own error line (a traceback can be long), a short one
     # to show; both with the secret values taken out by the engine.
@@ -254,9 +257,35 @@ def _roll_back(engine: Engine, previous: DeploymentRecord | None, progress: Prog
     return f"rolled back: the previous deployment ({previous.id}) runs again"
 
 
-def smoke_request(loaded: LoadedSpec, request: DeploymentRequest, url: str) -> SmokeResult:
-    """The request's smoke test against `url`, with the environment's own token."""
+def _session_warnings(request: DeploymentRequest, result: SmokeResult) -> list[str]:
+    """A stateful server on a target that spreads requests over instances works in a smoke
+    test and breaks under load: say so."""
+    target = registry()[request.target]
+    options = target.options_model.model_validate(dict(request.options))
+    if not result.session_id or not target.spreads_requests(options):
+        return []
+    return [
+        f"the server keeps MCP sessions (it answered with Mcp-Session-Id), and {target.title} "
+        "may send a client's requests to different instances, which do not know the session: "
+        "serve stateless HTTP (python SDK: stateless_http=True, json_response=True; TypeScript "
+        "SDK: sessionIdGenerator: undefined)"
+    ]
+
+
+def smoke_request(
+    loaded: LoadedSpec, request: DeploymentRequest, url: str, host: str | None = None
+) -> SmokeResult:
+    """The request's smoke test against `url`, with the environment's own token. `host` is the
+    Host the platform presents to the server (named when the server refuses it)."""
     settings = request.smoke
+
+    def sdk_of() -> dict[str, str]:  # only asked for when the server refused the host
+        from orchestrator.build.inspect import sdk_versions
+
+        paths = ProjectPaths(loaded.root)
+        blob = paths.store / "blobs" / "sha256" / request.artifact.digest.partition(":")[2]
+        return sdk_versions(blob, paths.store)
+
     return smoke(
         url,
         token=environment_token(loaded, request.environment),
@@ -264,6 +293,8 @@ def smoke_request(loaded: LoadedSpec, request: DeploymentRequest, url: str) -> S
         arguments=settings.get("arguments") or {},
         expect=settings.get("expect"),
         timeout=float(settings.get("timeout") or 30.0),
+        host=host,
+        sdk_of=sdk_of,
     )
 
 

@@ -70,6 +70,10 @@ class LambdaTarget:
         assert isinstance(options, LambdaOptions)
         return package_lambda(context, options)
 
+    def spreads_requests(self, options: TargetOptions) -> bool:
+        """Each request may land in another execution environment."""
+        return True
+
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, LambdaOptions)
         return options.artifact_repository

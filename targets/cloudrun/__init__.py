@@ -116,6 +116,11 @@ class CloudRunTarget:
         assert isinstance(options, CloudRunOptions)
         return package_image(context, options)
 
+    def spreads_requests(self, options: TargetOptions) -> bool:
+        """More than one instance may serve the service."""
+        assert isinstance(options, CloudRunOptions)
+        return options.max_instances > 1
+
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, CloudRunOptions)
         return f"{options.registry}/{server}" if options.registry else None

@@ -83,6 +83,10 @@ class WorkersTarget:
         assert isinstance(options, WorkersOptions)
         return package_workers(context, options)
 
+    def spreads_requests(self, options: TargetOptions) -> bool:
+        """Each request may land in another isolate."""
+        return True
+
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, WorkersOptions)
         return options.artifact_repository

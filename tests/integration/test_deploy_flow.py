@@ -253,3 +253,45 @@ def test_a_failed_smoke_test_rolls_back_to_the_previous_deployment(tmp_path: Pat
         assert seen["results"][0] == {"result": "Hello, z!"}
     finally:
         cli(spec, "destroy", "--env", "local")
+
+
+STATEFUL = """\
+from mcp.server.transport_security import TransportSecuritySettings
+
+from toolbox.app import mcp
+
+# Sessions kept in memory (no stateless_http): fine on one instance, lost across several.
+app = mcp.streamable_http_app(
+    streamable_http_path="/mcp",
+    json_response=True,
+    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "max_instances", "warned"),
+    [("lambda", None, True), ("cloudrun", 10, True), ("cloudrun", 1, False)],
+)
+def test_a_stateful_server_is_warned_about_where_requests_spread(
+    tmp_path: Path, target: str, max_instances: int | None, warned: bool
+) -> None:
+    spec = project(tmp_path / "toolbox")
+    (spec.parent / "toolbox" / "stateful.py").write_text(STATEFUL)
+    text = spec.read_text().replace('"toolbox.app:app"', '"toolbox.stateful:app"')
+    if max_instances is not None:
+        text = text.replace(
+            "[targets.cloudrun]\n", f"[targets.cloudrun]\nmax_instances = {max_instances}\n"
+        )
+    spec.write_text(text)
+    try:
+        done = cli(spec, "--target", target, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        result = json.loads(done.stdout)
+        assert result["record"]["smoke"]["session_id"] is True
+        warnings = result["warnings"]
+        assert bool(warnings) is warned, warnings
+        if warned:
+            assert "Mcp-Session-Id" in warnings[0] and "stateless_http=True" in warnings[0]
+    finally:
+        cli(spec, "destroy", "--env", "local")
