@@ -81,6 +81,50 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def find_by_argv(*wanted: str) -> list[int]:
+    """Pids of the live processes whose command line holds every one of `wanted` as a whole
+    argument (how a background server started by mcp-deploy is found without any state)."""
+    found = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = path.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(item.encode() in argv for item in wanted):
+            pid = int(path.parent.name)
+            started = start_time(pid)
+            if started is not None and alive(pid, started):
+                found.append(pid)
+    return sorted(found)
+
+
+def listening_ports(pid: int) -> list[int]:
+    """The TCP ports process `pid` listens on (IPv4 and IPv6), from its sockets' inodes."""
+    inodes = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+    for fd in descriptors:
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
 def tail(path: Path, lines: int = 40) -> str:
     """The last `lines` lines of a text file ('' when it does not exist)."""
     try:

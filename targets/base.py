@@ -169,6 +169,12 @@ class LocalRuntime(Protocol):
         """The log's new text as it is written; ends when the deployment stops."""
         ...
 
+    def find(self, state_dir: Path, mcp_path: str) -> list[LocalHandle]:
+        """Whatever runs for the deployment whose files live in `state_dir` (the launch's
+        `state_dir`), found from the processes or containers themselves, without any state
+        file: how a deployment whose state was lost is still seen, and stopped."""
+        ...
+
 
 @runtime_checkable
 class RunsLocally(Protocol):

@@ -65,6 +65,7 @@ class Deployed:
     request_hash: str
     since: str
     running: bool
+    note: str = ""
 
 
 class Engine(Protocol):

@@ -61,7 +61,8 @@ class Outcome:
 def _engine(loaded: LoadedSpec, environment: str, **settings: Any) -> Engine:
     check_environment_name(loaded.spec, environment)
     kind = loaded.spec.environment_kind(environment)
-    return engine_for(kind, ProjectPaths(loaded.root), **settings)
+    paths = ProjectPaths(loaded.root)
+    return engine_for(kind, paths, mcp_path=loaded.spec.server.path, **settings)
 
 
 def request_for(

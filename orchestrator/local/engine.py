@@ -26,7 +26,7 @@ from orchestrator.redact import Redactor
 from orchestrator.secret_refs import SecretRef
 from orchestrator.secret_values import read_secrets
 from targets import registry
-from targets.base import LocalLaunch, LocalRuntime, RunsLocally, TargetOptions
+from targets.base import LocalHandle, LocalLaunch, LocalRuntime, RunsLocally, TargetOptions
 
 Progress = Callable[[str], None]
 
@@ -50,19 +50,34 @@ def _options(request: DeploymentRequest) -> TargetOptions:
 
 def make_engine(paths: ProjectPaths, **settings: Any) -> LocalEngine:
     """The engine registry's entry point (`orchestrator.deploy.engine.ENGINES`)."""
-    return LocalEngine(paths, port=settings.get("port"))
+    return LocalEngine(paths, port=settings.get("port"), mcp_path=settings.get("mcp_path", "/mcp"))
 
 
 class LocalEngine:
     """See the module docstring. `port` pins the port of the next `apply` (default: the
-    previous deployment's, so a redeploy keeps its URL, else a free one)."""
+    previous deployment's, so a redeploy keeps its URL, else a free one). `mcp_path` is the
+    server's MCP path, for the URL of a deployment found without its state file."""
 
     kind = "local"
 
-    def __init__(self, paths: ProjectPaths, port: int | None = None) -> None:
+    def __init__(
+        self, paths: ProjectPaths, port: int | None = None, mcp_path: str = "/mcp"
+    ) -> None:
         self.paths = paths
         self.port = port
+        self.mcp_path = mcp_path
         self.state = LocalState(paths)
+
+    def _strays(self, environment: str, target: str) -> list[LocalHandle]:
+        """What runs for (environment, target) that the state file does not name: left by a
+        lost or corrupt state file, found from the processes and containers themselves."""
+        if not isinstance(registry()[target], RunsLocally):
+            return []
+        known = self.state.load(environment, target)
+        found = runtime_for(target).find(
+            self.paths.deployment_dir(environment, target), self.mcp_path
+        )
+        return [h for h in found if known is None or _identity(h.data) != _identity(known.handle)]
 
     def check(
         self, environment: str, target: str, options: TargetOptions, secrets: Mapping[str, str]
@@ -144,6 +159,9 @@ class LocalEngine:
         if previous is not None:
             progress(f"{target}: stopping the previous deployment in {environment}")
             self._stop(runtime, previous)
+        for stray in self._strays(environment, target):
+            progress(f"{target}: stopping a deployment in {environment} whose state was lost")
+            runtime.stop(stray)
         progress(f"{target}: starting {request.artifact.digest[:19]} in {environment}")
         with deferred_interrupts():  # started and written down, or neither
             starting = time.perf_counter()
@@ -179,9 +197,12 @@ class LocalEngine:
         )
 
     def destroy(self, environment: str, target: str) -> Deployed | None:
+        strays = self._strays(environment, target)
+        for stray in strays:
+            runtime_for(target).stop(stray)
         deployment = self.state.load(environment, target)
         if deployment is None:
-            return None
+            return _stray(environment, target, strays[0]) if strays else None
         runtime = runtime_for(target)
         running = runtime.alive(deployment.local_handle)
         self._stop(runtime, deployment)
@@ -190,7 +211,8 @@ class LocalEngine:
     def current(self, environment: str, target: str) -> Deployed | None:
         deployment = self.state.load(environment, target)
         if deployment is None:
-            return None
+            strays = self._strays(environment, target)
+            return _stray(environment, target, strays[0]) if strays else None
         return _deployed(deployment, runtime_for(target).alive(deployment.local_handle))
 
     def forget(self, environment: str, target: str) -> None:
@@ -226,6 +248,24 @@ def _redacted(error: OperationError, redactor: Redactor) -> OperationError:
     message, _ = redactor.redact(error.message)
     detail = redactor.clean(error.detail) if error.detail else error.detail
     return OperationError(message, hint=error.hint, detail=detail)
+
+
+def _identity(data: Mapping[str, Any]) -> Any:
+    """What names a running deployment: its container, else its process."""
+    return data.get("container", data.get("pid"))
+
+
+def _stray(environment: str, target: str, handle: LocalHandle) -> Deployed:
+    return Deployed(
+        environment=environment,
+        target=target,
+        url=handle.url,
+        artifact_digest="",
+        request_hash="",
+        since="",
+        running=True,
+        note="found running without its state file (lost or corrupt); destroy stops it",
+    )
 
 
 def _deployed(deployment: LocalDeployment, running: bool) -> Deployed:

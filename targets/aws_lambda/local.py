@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import socket
 import subprocess
 import sys
 import threading
@@ -94,17 +95,19 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)  # one log per deployment, like a fresh log stream, owner-only
     os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    port = launch.port or _free_port()
     request = {
         "function": function.to_dict(),
         "secrets": dict(launch.secrets),
-        "port": launch.port,
+        "port": port,
         "runtime_python": str(python),
         "task_cache": str(tasks),
     }
     env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
     with log.open("ab") as sink:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "targets.aws_lambda.supervisor", str(log)],
+            # The log path and port in argv (no secret) let `find` recognise it without state.
+            [sys.executable, "-m", "targets.aws_lambda.supervisor", str(log), str(port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=sink,
@@ -192,3 +195,32 @@ def follow_log(handle: LocalHandle) -> Iterator[str]:
                 return
             else:
                 time.sleep(0.2)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def find(state_dir: Path, mcp_path: str) -> list[LocalHandle]:
+    """Supervisors started for `state_dir` (their arguments: its log path, then the port)."""
+    log = state_dir / "lambda.log"
+    found = []
+    for pid in processes.find_by_argv("targets.aws_lambda.supervisor", str(log)):
+        started = processes.start_time(pid)
+        try:
+            leads = os.getpgid(pid) == pid  # supervisors lead their own process group
+        except ProcessLookupError:
+            continue
+        if started is None or not leads:
+            continue
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        after = argv.index(str(log).encode()) + 1
+        port = argv[after].decode() if after < len(argv) else ""
+        url = f"http://127.0.0.1:{port}{mcp_path}" if port.isdigit() else ""
+        found.append(LocalHandle(url=url, data={"pid": pid, "started": started, "log": str(log)}))
+    return found

@@ -295,3 +295,32 @@ def test_a_stateful_server_is_warned_about_where_requests_spread(
             assert "Mcp-Session-Id" in warnings[0] and "stateless_http=True" in warnings[0]
     finally:
         cli(spec, "destroy", "--env", "local")
+
+
+@pytest.mark.parametrize("damage", ["lost", "corrupt"])
+def test_a_deployment_whose_state_is_lost_is_still_seen_and_stopped(
+    tmp_path: Path, damage: str
+) -> None:
+    spec = project(tmp_path / "toolbox")
+    try:
+        done = cli(spec, "--target", "lambda", "--json")
+        assert done.returncode == 0, done.stderr
+        url = json.loads(done.stdout)["record"]["url"]
+        state = state_file(spec, "local", "lambda")
+        if damage == "lost":
+            state.unlink()
+        else:
+            state.write_text('{"server": "toolbox", "truncated')
+        (found,) = deployments(spec)
+        assert found["running"] is True and found["url"] == url, found
+        assert "without its state file" in found["note"]
+        again = cli(spec, "--target", "lambda", "--json")  # replaces it: nothing orphaned
+        assert again.returncode == 0, again.stderr
+        assert len(supervisors(spec)) == 1
+        state.unlink()
+        stopped = cli(spec, "destroy", "--env", "local", "--json")
+        assert stopped.returncode == 0, stopped.stderr
+        assert [d["target"] for d in json.loads(stopped.stdout)["stopped"]] == ["lambda"]
+        assert supervisors(spec) == [] and deployments(spec) == []
+    finally:
+        cli(spec, "destroy", "--env", "local")
