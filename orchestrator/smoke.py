@@ -2,15 +2,20 @@
 
 `smoke()` runs initialize, tools/list and (when given) one tool call, timing each, and turns
 failures into what a person can act on: nothing listening, 421 (the server's DNS-rebinding
-check refused the host name), 401/403 (auth), a missing tool, an unexpected result. It never
-prints or returns the token.
+check refused the Host it was presented: the hint is the code to write for the MCP SDK the
+artifact contains), a session the server lost between requests (404 to a request carrying
+Mcp-Session-Id: a stateful server behind several instances), 401/403 (auth), a missing tool, an
+unexpected result. It records whether the server is stateful (it answered initialize with an
+Mcp-Session-Id) and the HTTP status of a failure. It never prints or returns the token.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +29,12 @@ CLIENT_MODULES = (
 
 @dataclass
 class SmokeResult:
-    """Outcome of one smoke test; `ok` False comes with `failure` and `hint`."""
+    """Outcome of one smoke test; `ok` False comes with `failure` and `hint`.
+
+    `status`: the HTTP status that made the exchange fail (or a bare initialize's), if any.
+    `session_id`: the server answered initialize with an Mcp-Session-Id header (it is
+    stateful: requests of one session must reach the same instance).
+    """
 
     url: str
     ok: bool = False
@@ -37,13 +47,34 @@ class SmokeResult:
     cold_start_ms: float | None = None
     failure: str | None = None
     hint: str | None = None
+    status: int | None = None
+    session_id: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _probe_status(url: str, headers: dict[str, str]) -> int | None:
-    """The HTTP status of a bare MCP initialize POST (the SDK's errors hide it), or None."""
+@dataclass
+class _Seen:
+    """What the HTTP responses of the exchange showed (filled by an httpx response hook)."""
+
+    session_id: bool = False
+    status: int | None = None  # the first error status
+    session_lost: bool = False
+
+    async def response(self, response: Any) -> None:
+        if response.headers.get("mcp-session-id"):
+            self.session_id = True
+        code, request = int(response.status_code), response.request
+        if code >= 400 and self.status is None and request.method == "POST":
+            self.status = code
+        if code == 404 and request.method != "DELETE" and request.headers.get("mcp-session-id"):
+            self.session_lost = True
+
+
+def _probe(url: str, headers: dict[str, str]) -> tuple[int | None, str]:
+    """(HTTP status, start of the body) of a bare MCP initialize POST (the SDK's errors hide
+    them), or (None, '')."""
     import httpx2
 
     body = {
@@ -58,22 +89,140 @@ def _probe_status(url: str, headers: dict[str, str]) -> int | None:
     }
     wanted = {**headers, "Accept": "application/json, text/event-stream"}
     try:
-        return int(httpx2.post(url, json=body, headers=wanted, timeout=10).status_code)
+        answer = httpx2.post(url, json=body, headers=wanted, timeout=10)
+        return int(answer.status_code), answer.text[:200]
     except Exception:  # no status to report
-        return None
+        return None, ""
 
 
-def explain_failure(url: str, error: BaseException, status: int | None = None) -> tuple[str, str]:
-    """(what went wrong, what to do) for an exception raised while talking to `url`, with the
-    HTTP status a bare request got, when there was one."""
-    text = _flatten(error)
-    host = urlsplit(url).netloc
-    if status == 421 or "Invalid Host header" in text:
+def _version(text: str) -> tuple[int, ...]:
+    """(1, 26, 0) for '1.26.0', (1,) for '1.x'."""
+    numbers = []
+    for part in text.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+    return tuple(numbers)
+
+
+_SETTINGS = "from mcp.server.transport_security import TransportSecuritySettings"
+_MATCHING = (
+    'An entry matches one Host exactly, or any port with "name:*" (no subdomain wildcard); '
+    "passing the list replaces the loopback defaults."
+)
+_ENVIRONMENTS = (
+    "Each environment presents its own host: read the list from a config value (os.environ) "
+    "to keep one artifact for all. Behind a front door that authenticates callers, "
+    "TransportSecuritySettings(enable_dns_rebinding_protection=False) turns the check off."
+)
+
+
+def _hosts(host: str) -> str:
+    return f'allowed_hosts=["{host}", "127.0.0.1:*", "localhost:*"]'
+
+
+def _mcp1_hint(host: str, version: str, fastmcp: str | None) -> str:
+    return (
+        (f"this 421 is the official SDK's check, not fastmcp {fastmcp}'s. " if fastmcp else "")
+        + f"mcp {version} takes transport_security in FastMCP(...) (its "
+        "streamable_http_app() takes no arguments):\n"
+        "    from mcp.server.fastmcp import FastMCP\n"
+        f"    {_SETTINGS}\n"
+        '    mcp = FastMCP("name", transport_security=TransportSecuritySettings(\n'
+        f"        {_hosts(host)},\n    ))\n"
+        f"{_MATCHING} {_ENVIRONMENTS}"
+    )
+
+
+def _mcp2_hint(host: str, version: str) -> str:
+    return (
+        f"mcp {version} takes transport_security in streamable_http_app(...):\n"
+        f"    {_SETTINGS}\n"
+        "    app = mcp.streamable_http_app(transport_security=TransportSecuritySettings(\n"
+        f"        {_hosts(host)},\n    ))\n"
+        f"{_MATCHING} {_ENVIRONMENTS}"
+    )
+
+
+def _fastmcp_hint(host: str, version: str) -> str:
+    return (
+        f"fastmcp {version} checks the Host itself; allow it in http_app(...):\n"
+        f'    app = mcp.http_app(allowed_hosts=["{host}"])\n'
+        f"or set FASTMCP_HTTP_ALLOWED_HOSTS='[\"{host}\"]' in the environment's config. Entries "
+        'are patterns ("*.run.app" matches every Cloud Run host); loopback names stay allowed.'
+    )
+
+
+def host_hint(host: str, sdk: Mapping[str, str] | None, refused_by: str | None = None) -> str:
+    """What to write so that a server allows the Host `host`, for the MCP SDK distributions
+    in its artifact (`sdk`: {"mcp": "1.26.0"}, {"fastmcp": "2.12.0", "mcp": "1.x"}; None or
+    {} when unknown: both official SDK majors). `refused_by` says whose check answered the
+    421 when its body told ("mcp": "Invalid Host header"; "fastmcp": "Misdirected Request")."""
+    fast, official = (sdk or {}).get("fastmcp"), (sdk or {}).get("mcp")
+    if fast and refused_by != "mcp" and (refused_by == "fastmcp" or _version(fast) >= (3, 4, 3)):
+        return _fastmcp_hint(host, fast)
+    if official and _version(official) >= (2,):
+        return _mcp2_hint(host, official)
+    if official and (_version(official) >= (1, 10) or len(_version(official)) < 2):
+        return _mcp1_hint(host, official, fast)
+    if official:
         return (
-            f"the server refused the host name {host} (421 Invalid Host header)",
-            "its MCP SDK DNS-rebinding check only allows loopback host names by default; pass "
-            "transport_security=TransportSecuritySettings(allowed_hosts=[...]) (or disable it "
-            "behind an authenticating front door) in streamable_http_app()",
+            f"mcp {official} has no DNS-rebinding check: the 421 for {host} comes from the "
+            "app's own middleware or a proxy in front of it"
+        )
+    return (
+        f"the MCP SDK in the artifact is unknown; allow {host} where your SDK takes it:\n"
+        f"    {_SETTINGS}\n"
+        f"    security = TransportSecuritySettings({_hosts(host)})\n"
+        '    mcp 1.x: mcp = FastMCP("name", transport_security=security)\n'
+        "    mcp 2.x: app = mcp.streamable_http_app(transport_security=security)\n"
+        f'    fastmcp >= 3.4.3: app = mcp.http_app(allowed_hosts=["{host}"])\n'
+        f"{_MATCHING} {_ENVIRONMENTS}"
+    )
+
+
+STATELESS_HINT = (
+    "a stateful server keeps its sessions in one process's memory; where requests may reach "
+    "another instance (Lambda, Workers, Cloud Run with max_instances > 1) or a restarted one, "
+    "the session is unknown there. Serve stateless HTTP: python SDK stateless_http=True and "
+    "json_response=True (mcp 1.x in FastMCP(...), mcp 2.x in streamable_http_app(...), fastmcp "
+    "in http_app(...)); TypeScript SDK new StreamableHTTPServerTransport({ sessionIdGenerator: "
+    "undefined })"
+)
+
+
+def explain_failure(
+    url: str,
+    error: BaseException,
+    status: int | None = None,
+    *,
+    host: str | None = None,
+    sdk_of: Callable[[], Mapping[str, str]] | None = None,
+    body: str = "",
+    session_lost: bool = False,
+) -> tuple[str, str]:
+    """(what went wrong, what to do) for an exception raised while talking to `url`, with the
+    HTTP status (and start of the body) a request got, when there was one. `host` is the Host
+    the deployment presents to the server (default: the URL's); `sdk_of` (called only for a
+    421) names the MCP SDK distributions in the artifact; `session_lost`: a request carrying
+    Mcp-Session-Id was answered 404."""
+    text = _flatten(error)
+    netloc = urlsplit(url).netloc
+    if session_lost:
+        return (
+            "the server lost the MCP session (Mcp-Session-Id) between requests: a request in "
+            "the session was answered 404",
+            STATELESS_HINT,
+        )
+    if status == 421 or "Invalid Host header" in text:
+        presented = host or netloc
+        refused_by = "mcp" if "Invalid Host header" in body + text else None
+        refused_by = "fastmcp" if "Misdirected Request" in body else refused_by
+        return (
+            f"the server refused the Host header {presented} (421: its DNS-rebinding check "
+            "allows only the host names it was given)",
+            host_hint(presented, _sdk(sdk_of), refused_by),
         )
     if status in (401, 403):
         return (
@@ -83,7 +232,7 @@ def explain_failure(url: str, error: BaseException, status: int | None = None) -
         )
     if any(s in text for s in ("Connection refused", "ConnectError", "All connection attempts")):
         return (
-            f"nothing is listening at {host}",
+            f"nothing is listening at {netloc}",
             "the server did not start or has stopped; look at its log",
         )
     if status is not None and status >= 500:
@@ -100,6 +249,13 @@ def explain_failure(url: str, error: BaseException, status: int | None = None) -
     return (f"the MCP exchange failed{answered}: {text[:500]}", "look at the server's log")
 
 
+def _sdk(sdk_of: Callable[[], Mapping[str, str]] | None) -> Mapping[str, str] | None:
+    try:
+        return sdk_of() if sdk_of is not None else None
+    except Exception:  # an unreadable artifact leaves the hint generic
+        return None
+
+
 def _flatten(error: BaseException) -> str:
     parts = [f"{type(error).__name__}: {error}"]
     for inner in getattr(error, "exceptions", ()):
@@ -107,6 +263,21 @@ def _flatten(error: BaseException) -> str:
     if error.__cause__ is not None:
         parts.append(_flatten(error.__cause__))
     return " | ".join(parts)
+
+
+def check_url(url: str) -> None:
+    """`InputError` (exit 2) unless `url` is an http(s) URL with a host and a valid port."""
+    from orchestrator.errors import input_error
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable()
+        problem = None if ok and " " not in url else "not an http:// or https:// URL with a host"
+    except ValueError as error:
+        problem = f"not a valid URL: {error}"
+    if problem:
+        raise input_error("URL", f"'{url}' is {problem}", "e.g. http://127.0.0.1:8080/mcp")
 
 
 def smoke(
@@ -117,21 +288,42 @@ def smoke(
     arguments: dict[str, Any] | None = None,
     expect: str | None = None,
     timeout: float = 30.0,
+    host: str | None = None,
+    sdk_of: Callable[[], Mapping[str, str]] | None = None,
 ) -> SmokeResult:
-    """Run the smoke test against `url`; never raises for a failing server."""
+    """Run the smoke test against `url`; never raises for a failing server.
+
+    `host`: the Host the deployment presents to the server (a local front door's run.app or
+    Function URL name; default: the URL's). `sdk_of`: returns the MCP SDK distributions in the
+    artifact ({"mcp": "1.26.0"}), called only when the server answers 421, for its hint.
+    Raises `InputError` for a URL that is not an http(s) URL (`check_url`)."""
     import anyio
 
+    check_url(url)
     result = SmokeResult(url=url)
+    seen = _Seen()
     try:
-        anyio.run(_talk, url, token, tool, arguments or {}, expect, timeout, result)
+        anyio.run(_talk, url, token, tool, arguments or {}, expect, timeout, result, seen)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
             raise
         if result.failure is None:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            status = _probe_status(url, headers)
-            result.failure, result.hint = explain_failure(url, error, status)
-        return result
+            status, body = (None, "")
+            if not seen.session_lost:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                status, body = _probe(url, headers)
+            result.status = seen.status if seen.status is not None else status
+            result.failure, result.hint = explain_failure(
+                url,
+                error,
+                result.status,
+                host=host,
+                sdk_of=sdk_of,
+                body=body,
+                session_lost=seen.session_lost,
+            )
+    finally:
+        result.session_id = seen.session_id
     return result
 
 
@@ -143,6 +335,7 @@ async def _talk(
     expect: str | None,
     timeout: float,
     result: SmokeResult,
+    seen: _Seen,
 ) -> None:
     import anyio
 
@@ -153,7 +346,7 @@ async def _talk(
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with anyio.fail_after(timeout):
-        await _exchange(url, headers, tool, arguments, expect, result)
+        await _exchange(url, headers, tool, arguments, expect, result, seen)
 
 
 async def _exchange(
@@ -163,11 +356,13 @@ async def _exchange(
     arguments: dict[str, Any],
     expect: str | None,
     result: SmokeResult,
+    seen: _Seen,
 ) -> None:
     import httpx2
 
     # The HTTP client (its TLS context alone takes tens of ms) is made before the clock starts.
-    async with httpx2.AsyncClient(timeout=30, headers=headers) as http:
+    hooks = {"response": [seen.response]}
+    async with httpx2.AsyncClient(timeout=30, headers=headers, event_hooks=hooks) as http:
         start = time.perf_counter()
         await _session(url, http, tool, arguments, expect, result, start)
 

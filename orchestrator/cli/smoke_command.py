@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -84,12 +85,17 @@ def smoke(
         if not token:
             raise input_error("--token-env", f"environment variable {token_env} is empty or unset")
     log_tail = ""
+    host: str | None = None
+    sdk_of: Callable[[], Mapping[str, str]] | None = None
     if target is not None:
         from orchestrator.deploy import flow
 
         loaded = load(ctx)
         env_name = environment or "local"
-        url, log_tail = flow.endpoint(loaded, target, env_name)
+        deployed, log_tail = flow.endpoint(loaded, target, env_name)
+        url, host = deployed.url, deployed.host or None
+        if deployed.artifact_digest:
+            sdk_of = flow.sdk_reader(loaded, deployed.artifact_digest)
         if token_env is None:
             token = flow.environment_token(loaded, env_name)
         settings = loaded.spec.smoke
@@ -99,7 +105,14 @@ def smoke(
         timeout = timeout or settings.timeout
     assert url is not None
     result = run_smoke(
-        url, token=token, tool=tool, arguments=arguments, expect=expect, timeout=timeout or 30.0
+        url,
+        token=token,
+        tool=tool,
+        arguments=arguments,
+        expect=expect,
+        timeout=timeout or 30.0,
+        host=host,
+        sdk_of=sdk_of,
     )
     if as_json:
         emit_json(result.to_dict())

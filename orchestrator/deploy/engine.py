@@ -66,6 +66,7 @@ class Deployed:
     since: str
     running: bool
     note: str = ""
+    host: str = ""  # the Host header the platform presents to the server, when known
 
 
 class Engine(Protocol):

@@ -279,14 +279,6 @@ def smoke_request(
     """The request's smoke test against `url`, with the environment's own token. `host` is the
     Host the platform presents to the server (named when the server refuses it)."""
     settings = request.smoke
-
-    def sdk_of() -> dict[str, str]:  # only asked for when the server refused the host
-        from orchestrator.build.inspect import sdk_versions
-
-        paths = ProjectPaths(loaded.root)
-        blob = paths.store / "blobs" / "sha256" / request.artifact.digest.partition(":")[2]
-        return sdk_versions(blob, paths.store)
-
     return smoke(
         url,
         token=environment_token(loaded, request.environment),
@@ -295,8 +287,22 @@ def smoke_request(
         expect=settings.get("expect"),
         timeout=float(settings.get("timeout") or 30.0),
         host=host,
-        sdk_of=sdk_of,
+        sdk_of=sdk_reader(loaded, request.artifact.digest),
     )
+
+
+def sdk_reader(loaded: LoadedSpec, digest: str) -> Callable[[], dict[str, str]]:
+    """Reads which MCP SDK the stored artifact `digest` holds, when called (only a 421 asks)."""
+
+    def read() -> dict[str, str]:
+        from orchestrator.build.inspect import sdk_versions
+
+        paths = ProjectPaths(loaded.root)
+        return sdk_versions(
+            paths.store / "blobs" / "sha256" / digest.partition(":")[2], paths.store
+        )
+
+    return read
 
 
 def environment_token(loaded: LoadedSpec, environment: str) -> str | None:
@@ -363,8 +369,8 @@ def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
     return report
 
 
-def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[str, str]:
-    """(URL, log tail) of `target`'s running deployment in `environment`; `InputError` when
+def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[Deployed, str]:
+    """`target`'s running deployment in `environment` and its log tail; `InputError` when
     nothing is deployed there."""
     get_target(target)
     engine = _engine(loaded, environment)
@@ -376,7 +382,7 @@ def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[str, st
             f"run: mcp-deploy --target {target} --env {environment}",
         )
     log = engine.log_tail(environment, target) if isinstance(engine, HasLogs) else ""
-    return deployed.url, log
+    return deployed, log
 
 
 def logs(

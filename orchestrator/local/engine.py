@@ -187,9 +187,9 @@ class LocalEngine:
         return Applied(handle.url, outputs)
 
     def _stop(self, runtime: LocalRuntime, deployment: LocalDeployment) -> None:
-        """Stop it and forget it, its log included (a log may hold what the server printed)."""
-        if runtime.alive(deployment.local_handle):
-            runtime.stop(deployment.local_handle)
+        """Stop what is left of it (stopping a part that is gone is harmless) and forget it,
+        its log included (a log may hold what the server printed)."""
+        runtime.stop(deployment.local_handle)
         self.state.remove(deployment.environment, deployment.target)
         shutil.rmtree(
             self.paths.deployment_dir(deployment.environment, deployment.target),
@@ -277,4 +277,5 @@ def _deployed(deployment: LocalDeployment, running: bool) -> Deployed:
         request_hash=deployment.request_hash,
         since=deployment.started,
         running=running,
+        host=str(deployment.handle.get("host") or ""),
     )

@@ -8,6 +8,10 @@ Docker SDK under Cloud Run's container contract.
   limits; the root filesystem is read-only with an in-memory /tmp (Cloud Run's /tmp is memory
   too); the network is the host's (`--network host`: no bridge network is ever created) and the
   server binds 127.0.0.1; stop is SIGTERM with Cloud Run's 10 s grace, then SIGKILL.
+- The container listens on an internal port behind Cloud Run's front door (`front_door.py`),
+  which presents Cloud Run's Host (`host_of`) and forwarding headers on the public port: a
+  process of its own in the background (it ends with the container), a thread for `run`. The
+  handle holds the container, the `host` and the front door; `alive` needs both running.
 - Secret values go to the container's entry shim over its stdin at start (it sets them as env
   vars before importing the server), because the engine writes a container's env vars to disk
   (`config.v2.json`). In the cloud, Cloud Run sets them from Secret Manager.
@@ -29,6 +33,8 @@ from orchestrator import processes
 from orchestrator.build.store import ArtifactStore
 from orchestrator.errors import OperationError
 from targets.base import LocalHandle, LocalLaunch, LocalProblem, TargetOptions, host_architecture
+from targets.cloudrun import front_door
+from targets.cloudrun.front_door import FrontDoor, FrontDoorConfig, presented_host
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -142,17 +148,31 @@ def _docker_archive(store: ArtifactStore, manifest: dict[str, Any], tag: str, ou
         add("manifest.json", data=json.dumps(index).encode())
 
 
-def _free_port() -> int:
+def _free_port(other_than: int = 0) -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        port = int(probe.getsockname()[1])
+    return port if port != other_than else _free_port(other_than)
+
+
+def host_of(launch: LocalLaunch) -> str:
+    """The Host header Cloud Run would present to this deployment's server:
+    `<server>-<environment>-<hash10>.<region>.run.app` (region `us-central1` when unset)."""
+    from targets.cloudrun import CloudRunOptions
+
+    options = launch.options
+    assert isinstance(options, CloudRunOptions)
+    service = f"{launch.server}-{launch.environment}"
+    return presented_host(options.project, service, options.region)
 
 
 def container_name(launch: LocalLaunch, suffix: str = "") -> str:
     return f"mcp-deploy-{launch.server}-{launch.environment}-cloudrun{suffix}"
 
 
-def _create(engine: DockerClient, launch: LocalLaunch, name: str, port: int) -> Container:
+def _create(
+    engine: DockerClient, launch: LocalLaunch, name: str, port: int, findable: bool = True
+) -> Container:
     from docker.errors import NotFound
 
     from targets.cloudrun import CloudRunOptions, memory_mib
@@ -193,6 +213,8 @@ def _create(engine: DockerClient, launch: LocalLaunch, name: str, port: int) -> 
             f"{LABEL}.server": launch.server,
             f"{LABEL}.environment": launch.environment,
             f"{LABEL}.digest": launch.artifact.digest,
+            **({f"{LABEL}.state-dir": str(launch.state_dir)} if findable else {}),
+            f"{LABEL}.host": host_of(launch),
         },
     )
 
@@ -244,54 +266,113 @@ def _logs(container: Container, lines: int = 40) -> str:
 
 
 def start_background(launch: LocalLaunch) -> LocalHandle:
+    """Start the container on an internal port, then the front door process on the public
+    one; return once both accept connections (nothing is left running when either fails)."""
     engine = client()
     port = launch.port or _free_port()
-    container = _create(engine, launch, container_name(launch), port)
+    internal = _free_port(other_than=port)
+    host = host_of(launch)
+    container = _create(engine, launch, container_name(launch), internal)
     try:
         _start(engine, container, dict(launch.secrets))
-        _wait_ready(container, port)
+        _wait_ready(container, internal)
+        container.reload()
+        pid, started = front_door.watched_process(container.attrs["State"]["Pid"], container.id)
+        config = FrontDoorConfig(host, internal, port, watch_pid=pid, watch_started=started)
+        log = launch.state_dir / "front_door.log"
+        door = front_door.start_process(config, log, owner=str(container.id))
     except BaseException:
         container.remove(force=True)
         raise
     return LocalHandle(
         url=f"http://127.0.0.1:{port}{launch.mcp_path}",
-        data={"container": container.id, "name": container.name},
+        data={
+            "container": container.id,
+            "name": container.name,
+            "host": host,
+            "upstream_port": internal,
+            "front_door": door,
+        },
     )
 
 
 def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
+    """The container and an in-process front door; logs to stderr until KeyboardInterrupt."""
     engine = client()
     port = launch.port or _free_port()
-    container = _create(engine, launch, container_name(launch, "-run"), port)
+    internal = _free_port(other_than=port)
+    container = _create(engine, launch, container_name(launch, "-run"), internal, False)
+    door = FrontDoor(FrontDoorConfig(host_of(launch), internal, port))
     try:
         _start(engine, container, dict(launch.secrets))
-        _wait_ready(container, port)
+        _wait_ready(container, internal)
+        try:
+            door.start_thread()
+        except OSError as error:
+            message = f"the local Cloud Run front door cannot listen on 127.0.0.1:{port}"
+            raise OperationError(f"{message}: {error}", hint="--port picks another") from None
         ready(f"http://127.0.0.1:{port}{launch.mcp_path}")
         for chunk in container.logs(stream=True, follow=True):
             sys.stderr.buffer.write(chunk)
             sys.stderr.flush()
     finally:
+        door.stop_thread()
         _stop_container(container)
 
 
 def _find(handle: LocalHandle) -> Container | None:
     from docker.errors import NotFound
 
+    if "container" not in handle.data:  # a front door found alone
+        return None
     try:
         return client().containers.get(str(handle.data["container"]))
     except NotFound:
         return None
 
 
+def find(state_dir: Path, mcp_path: str) -> list[LocalHandle]:
+    """The background containers labelled with `state_dir` (running or not) and the front
+    doors logging there, each door with the container it serves (a door alone when its
+    container is gone), found without any state file."""
+    doors = front_door.find_processes(state_dir / "front_door.log")
+    label = f"{LABEL}.state-dir={state_dir}"
+    handles = []
+    for container in client().containers.list(all=True, filters={"label": label}):
+        data: dict[str, Any] = {"container": container.id, "name": container.name}
+        data["host"] = container.labels.get(f"{LABEL}.host", "")
+        mine = [door for door in doors if door["owner"] == container.id]
+        if mine:
+            data["front_door"] = mine[0]
+        port = mine[0]["port"] if mine else 0
+        handles.append(LocalHandle(f"http://127.0.0.1:{port}{mcp_path}" if port else "", data))
+    for door in doors:
+        if not any(handle.data.get("front_door") is door for handle in handles):
+            url = f"http://127.0.0.1:{door['port']}{mcp_path}" if door["port"] else ""
+            handles.append(LocalHandle(url, {"front_door": door}))
+    return handles
+
+
 def alive(handle: LocalHandle) -> bool:
+    """True while both the container and its front door run."""
+    door = handle.data.get("front_door")
+    if door is not None and not front_door.process_alive(door):
+        return False
     container = _find(handle)
     return container is not None and container.status == "running"
 
 
 def stop(handle: LocalHandle) -> None:
-    container = _find(handle)
-    if container is not None:
-        _stop_container(container)
+    """Close the front door (SIGTERM to its process group), then stop the container with
+    Cloud Run's grace period and remove it."""
+    door = handle.data.get("front_door")
+    try:
+        if door is not None:
+            front_door.stop_process(door)
+    finally:
+        container = _find(handle)
+        if container is not None:
+            _stop_container(container)
 
 
 def _stop_container(container: Container) -> None:
