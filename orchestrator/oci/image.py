@@ -1,6 +1,7 @@
 """Assemble OCI images from a base image and new layers, without a container daemon.
 
-A base is pulled by digest (its blobs land in the content-addressed store once); new layers
+A base is pulled by digest (its blobs land in the content-addressed store once, and a stored
+blob is used again only while it checks out against its digest and size); new layers
 are appended; the config is derived from the base's with our changes; manifests and indexes
 are serialised canonically (sorted keys, no spaces) so the same inputs give the same digest.
 """
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.build.archive import Layer
-from orchestrator.build.store import ArtifactStore
+from orchestrator.build.store import ArtifactStore, BlobState
 from orchestrator.errors import OperationError
 from orchestrator.oci import media
 from orchestrator.oci.reference import Reference
@@ -55,7 +56,7 @@ def pull_base(reference: Reference, platform: str, store: ArtifactStore) -> Base
             )
         manifest = _load_manifest(client, store, reference, choices[0]["digest"])
     config_digest = manifest["config"]["digest"]
-    _ensure_blob(client, store, reference, config_digest)
+    _ensure_blob(client, store, reference, config_digest, manifest["config"].get("size"))
     config = json.loads(store.blob_path(config_digest).read_bytes())
     if f"{config.get('os')}/{config.get('architecture')}" != platform:
         raise OperationError(
@@ -65,7 +66,7 @@ def pull_base(reference: Reference, platform: str, store: ArtifactStore) -> Base
         )
     layers = []
     for layer in manifest["layers"]:
-        _ensure_blob(client, store, reference, layer["digest"])
+        _ensure_blob(client, store, reference, layer["digest"], layer.get("size"))
         layers.append(
             {
                 "mediaType": media.TO_OCI.get(layer["mediaType"], layer["mediaType"]),
@@ -79,20 +80,24 @@ def pull_base(reference: Reference, platform: str, store: ArtifactStore) -> Base
 def _load_manifest(
     client: RegistryClient, store: ArtifactStore, reference: Reference, digest: str
 ) -> dict[str, Any]:
-    path = store.blob_path(digest)
-    if not path.exists():
+    if store.check_blob(digest) is not BlobState.INTACT:
         data, _media_type, _digest = client.get_manifest(reference.repository, digest)
         store.add_bytes(data)
-    document: dict[str, Any] = json.loads(path.read_bytes())
+    document: dict[str, Any] = json.loads(store.blob_path(digest).read_bytes())
     return document
 
 
 def _ensure_blob(
-    client: RegistryClient, store: ArtifactStore, reference: Reference, digest: str
+    client: RegistryClient,
+    store: ArtifactStore,
+    reference: Reference,
+    digest: str,
+    size: int | None = None,
 ) -> None:
-    path = store.blob_path(digest)
-    if not path.exists():
-        client.get_blob(reference.repository, digest, path)
+    """Blob `digest` in the store, checked (digest, and `size` when known); fetched (and
+    verified) when missing or damaged."""
+    if store.check_blob(digest, size) is not BlobState.INTACT:
+        store.add_bytes(client.fetch_blob(reference.repository, digest))
 
 
 @dataclass(frozen=True)

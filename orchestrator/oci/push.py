@@ -11,7 +11,8 @@ import json
 from collections.abc import Callable
 
 from orchestrator.artifacts import Artifact
-from orchestrator.build.store import ArtifactStore
+from orchestrator.build.store import ArtifactStore, bytes_digest
+from orchestrator.errors import OperationError
 from orchestrator.oci import media
 from orchestrator.oci.image import canonical
 from orchestrator.oci.reference import Reference
@@ -49,7 +50,18 @@ def _push_blob(
     digest: str,
     progress: Callable[[str], None],
 ) -> None:
+    """Upload one stored blob unless the registry has it. Its bytes are checked against
+    `digest` first: a damaged blob is discarded from the store and the push stops
+    (`OperationError`), so the next build makes it again instead of the registry refusing
+    it as DIGEST_INVALID."""
     data = store.blob_path(digest).read_bytes()
+    if bytes_digest(data) != digest:
+        store.discard_blob(digest)
+        raise OperationError(
+            f"the stored blob {digest} was damaged (its bytes no longer match its digest); "
+            "it has been discarded",
+            hint="run the build again: it makes the artifact again, then push",
+        )
     uploaded = client.push_blob(repository, digest, data)
     progress(f"{'uploaded' if uploaded else 'already there'}: {digest[:19]} ({len(data)} bytes)")
 

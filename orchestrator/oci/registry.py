@@ -2,15 +2,20 @@
 and artifacts by digest.
 
 Authentication follows the registry's challenge: basic credentials, or a bearer token fetched
-from the realm it names (with docker's credentials, see `credentials`). Transient failures
-(connection errors, 429, 5xx) are retried with exponential backoff. Blobs already present are
-not uploaded again.
+from the realm it names (with docker's credentials, see `credentials`). The registry's
+Authorization header goes only to the registry's own origin (scheme, host and port): a
+redirect elsewhere (blob downloads are sent to object storage or a CDN) is followed without
+it, and a 401 from another origin is never answered with the registry's credentials.
+Transient failures (connection errors, 429, 5xx) are retried with exponential backoff. Blobs
+already present are not uploaded again; a blob upload that failed is retried in a new upload
+session (see `RegistryClient.push_blob`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import time
 import urllib.error
@@ -19,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from orchestrator.errors import OperationError
 from orchestrator.oci.credentials import credentials_for
@@ -32,7 +37,10 @@ BACKOFF_SECONDS = 0.5
 
 class RegistryError(OperationError):
     """A request to a registry failed: unreachable (after retries), refused, or answered
-    with an unexpected status. The message names the request; the hint says what to check."""
+    with an unexpected status. The message names the request; the hint says what to check.
+    `status` is the HTTP status of the last answer, None when there was none."""
+
+    status: int | None = None
 
 
 @dataclass
@@ -40,6 +48,45 @@ class Response:
     status: int
     headers: dict[str, str]
     body: bytes
+    url: str = ""  # where the answer came from, after redirects
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, the port made explicit."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginCredentials(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib, but drops the Authorization header when the redirect
+    leaves the origin (scheme, host or port differs), as the OCI distribution clients do."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameOriginCredentials)
+
+
+def _transient(status: int | None) -> bool:
+    """Worth sending again: no answer at all, 408, 429 or a server error."""
+    return status is None or status in (408, 429) or status >= 500
 
 
 class RegistryClient:
@@ -59,10 +106,10 @@ class RegistryClient:
     def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Response:
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=120) as answer:
-                return Response(answer.status, _lower(answer.headers), answer.read())
+            with _OPENER.open(request, timeout=120) as answer:
+                return Response(answer.status, _lower(answer.headers), answer.read(), answer.url)
         except urllib.error.HTTPError as error:
-            return Response(error.code, _lower(error.headers), error.read())
+            return Response(error.code, _lower(error.headers), error.read(), error.filename or url)
 
     def request(
         self,
@@ -73,27 +120,45 @@ class RegistryClient:
         headers: dict[str, str] | None = None,
         scope: str = "",
         ok: tuple[int, ...] = (200,),
+        attempts: int = RETRIES,
     ) -> Response:
-        """Send with auth and retries; raise `OperationError` unless the status is in `ok`."""
+        """Send with auth and retries; raise `RegistryError` unless the status is in `ok`.
+
+        No answer, 408, 429 and 5xx are sent again, `attempts` sends in all, with exponential
+        backoff in between. A 401 challenge from the registry's own origin is answered
+        (credentials or a token) and the request sent again, at most twice, without counting
+        as an attempt. Authorization is sent only to the registry's origin."""
         url = path if path.startswith("http") else self.base + path
-        wanted = dict(headers or {})
+        own = _origin(url) == _origin(self.base)
+        failures = challenges = 0
         last: Exception | Response | None = None
-        for attempt in range(RETRIES):
-            if self._authorization:
+        while True:
+            wanted = dict(headers or {})
+            if self._authorization and own:
                 wanted["Authorization"] = self._authorization
             try:
                 answer = self._send(method, url, body, wanted)
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 last = exc
             else:
-                if answer.status == 401 and self._authenticate(answer, scope):
+                if (
+                    answer.status == 401
+                    and own
+                    and challenges < 2
+                    and _origin(answer.url or url) == _origin(url)
+                    and self._authenticate(answer, scope)
+                ):
+                    challenges += 1
                     continue
                 if answer.status in ok:
                     return answer
                 last = answer
-                if answer.status != 429 and answer.status < 500:
+                if not _transient(answer.status):
                     break
-            self._sleep(BACKOFF_SECONDS * 2**attempt)
+            failures += 1
+            if failures >= attempts:
+                break
+            self._sleep(BACKOFF_SECONDS * 2 ** (failures - 1))
         raise _failure(method, url, last)
 
     def _authenticate(self, answer: Response, scope: str) -> bool:
@@ -124,7 +189,7 @@ class RegistryClient:
             headers["Authorization"] = f"Basic {encoded}"
         try:
             answer = self._send("GET", url, None, headers)
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             raise RegistryError(
                 f"the token service of {self.registry} ({fields.get('realm', '')}) is "
                 f"unreachable: {exc}",
@@ -155,16 +220,21 @@ class RegistryClient:
         )
         return answer.body, media_type, digest
 
-    def get_blob(self, repository: str, digest: str, destination: Path) -> None:
-        """Download a blob to `destination`, verifying its digest."""
+    def fetch_blob(self, repository: str, digest: str) -> bytes:
+        """The bytes of a blob, verified against its digest (`OperationError` otherwise)."""
         answer = self.request(
             "GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull"
         )
         if "sha256:" + hashlib.sha256(answer.body).hexdigest() != digest:
             raise OperationError(f"{self.registry}/{repository}: blob {digest} is corrupt")
+        return answer.body
+
+    def get_blob(self, repository: str, digest: str, destination: Path) -> None:
+        """Download a blob to `destination`, verifying its digest."""
+        data = self.fetch_blob(repository, digest)
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_suffix(".partial")
-        partial.write_bytes(answer.body)
+        partial.write_bytes(data)
         partial.replace(destination)
 
     def has_blob(self, repository: str, digest: str) -> bool:
@@ -177,24 +247,46 @@ class RegistryClient:
         return answer.status == 200
 
     def push_blob(self, repository: str, digest: str, data: bytes) -> bool:
-        """Upload a blob unless present; True when it was uploaded."""
+        """Upload a blob unless present; True when this call uploaded it.
+
+        Each attempt opens a new upload session (POST) and sends the blob in one PUT, which
+        is sent once. A PUT whose reply is lost may have completed on the registry, closing
+        its session: so before trying again the registry is asked whether it has the blob
+        now (HEAD), and otherwise a new session is opened; a finished session's URL is never
+        used again (it would answer BLOB_UPLOAD_UNKNOWN). A PUT that got no answer, 404 (the
+        session is gone), 408, 429 or 5xx is tried again, `RETRIES` attempts in all, with
+        backoff; other refusals (e.g. DIGEST_INVALID) raise `RegistryError` at once."""
         if self.has_blob(repository, digest):
             return False
         scope = f"repository:{repository}:pull,push"
-        start = self.request("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,), scope=scope)
-        location = start.headers.get("location", "")
-        if location.startswith("/"):
-            location = self.base + location
-        separator = "&" if "?" in location else "?"
-        self.request(
-            "PUT",
-            f"{location}{separator}digest={urllib.parse.quote(digest)}",
-            body=data,
-            headers={"Content-Type": "application/octet-stream"},
-            ok=(201,),
-            scope=scope,
-        )
-        return True
+        last: RegistryError | None = None
+        for attempt in range(RETRIES):
+            if attempt:
+                self._sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+                if self.has_blob(repository, digest):
+                    return True
+            uploads = f"/v2/{repository}/blobs/uploads/"
+            start = self.request("POST", uploads, ok=(202,), scope=scope)
+            location = urllib.parse.urljoin(self.base + uploads, start.headers.get("location", ""))
+            separator = "&" if "?" in location else "?"
+            try:
+                self.request(
+                    "PUT",
+                    f"{location}{separator}digest={urllib.parse.quote(digest)}",
+                    body=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                    ok=(201,),
+                    scope=scope,
+                    attempts=1,
+                )
+            except RegistryError as error:
+                if not (_transient(error.status) or error.status == 404):
+                    raise
+                last = error
+            else:
+                return True
+        assert last is not None
+        raise last
 
     def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
         """Store a manifest under a tag or its digest; returns its digest."""
@@ -229,6 +321,7 @@ def _split_challenge(text: str) -> list[str]:
 
 
 def _failure(method: str, url: str, last: Exception | Response | None) -> RegistryError:
+    error: RegistryError
     if isinstance(last, Response):
         detail = last.body.decode("utf-8", "replace")[:1000]
         hint = None
@@ -236,7 +329,9 @@ def _failure(method: str, url: str, last: Exception | Response | None) -> Regist
             hint = (
                 "check your registry login ('docker login'); mcp-deploy uses docker's credentials"
             )
-        return RegistryError(f"{method} {url} failed with HTTP {last.status}", hint, detail)
+        error = RegistryError(f"{method} {url} failed with HTTP {last.status}", hint, detail)
+        error.status = last.status
+        return error
     return RegistryError(
         f"{method} {url} failed: {last}",
         hint="is the registry reachable? transient errors were retried",

@@ -9,7 +9,6 @@ compilation even though the task directory is read-only.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from orchestrator import __version__
@@ -49,13 +48,13 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
     inputs.add("epoch", str(build_epoch()))
     app = AppPart(context, [SHIM], inputs)
     inputs_hash = inputs.hexdigest()
-    cached = context.store.find("lambda-zip", inputs_hash)
+    cached = context.store.find("lambda-zip", inputs_hash, context.progress)
     if cached is not None:
         context.progress("unchanged inputs: reusing the stored zip")
         return cached
 
     context.progress("compiling the app")
-    with tempfile.TemporaryDirectory(prefix="mcp-deploy-lambda-") as scratch:
+    with context.store.scratch("lambda") as scratch:
         stage = app.stage(Path(scratch) / "app", TASK_ROOT)
 
         entries = _entries(site) | _entries(stage, clash_with=site)

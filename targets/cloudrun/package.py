@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import __version__
@@ -24,7 +24,7 @@ from orchestrator.build.app import AppPart
 from orchestrator.build.archive import Entry, Layer, build_epoch, write_tar_layer
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.provenance import source_labels
-from orchestrator.build.store import ArtifactStore
+from orchestrator.build.store import ArtifactStore, BlobState
 from orchestrator.build.vendor import find_requirements, vendor
 from orchestrator.oci import media
 from orchestrator.oci.image import ImageChanges, assemble, index
@@ -74,7 +74,7 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
     }
     inputs.add("labels", json.dumps(labels, sort_keys=True))
     inputs_hash = inputs.hexdigest()
-    cached = context.store.find("oci-image", inputs_hash)
+    cached = context.store.find("oci-image", inputs_hash, context.progress)
     if cached is not None:
         context.progress("unchanged inputs: reusing the stored image")
         return cached
@@ -94,7 +94,7 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
         created=build_epoch(),
     )
     manifests: list[tuple[str, int, str]] = []
-    with tempfile.TemporaryDirectory(prefix="mcp-deploy-image-") as scratch:
+    with context.store.scratch("image") as scratch:
         context.progress("building the app layer")
         stage = app.stage(Path(scratch) / "app", APP_ROOT)
         app_layer = write_tar_layer(_tree(stage, APP_ROOT), Path(scratch) / "app.tar.gz")
@@ -103,7 +103,9 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
             base = pull(context, chosen, platform)
             site, key = vendored[platform]
             context.progress(f"dependency layer for {platform}")
-            deps_layer = _dependency_layer(context.store, site, key, Path(scratch))
+            deps_layer = _dependency_layer(
+                context.store, site, key, Path(scratch), context.progress
+            )
             digest, size = assemble(base, [deps_layer, app_layer], changes, context.store)
             manifests.append((digest, size, platform))
         if len(manifests) == 1:
@@ -134,20 +136,27 @@ def _tree(directory: Path, root: str) -> list[Entry]:
     ]
 
 
-def _dependency_layer(store: ArtifactStore, site: Path, key: str, scratch: Path) -> Layer:
-    """The layer of a vendored set, built once per set and kept in the store."""
+def _dependency_layer(
+    store: ArtifactStore, site: Path, key: str, scratch: Path, progress: Callable[[str], None]
+) -> Layer:
+    """The layer of a vendored set, built once per set and kept in the store. A stored layer
+    is reused only when its blob checks out (size and digest, `ArtifactStore.check_blob`);
+    a damaged one is discarded and built again."""
     record = store.root / "layers" / f"{key}.json"
-    if record.is_file():
+    try:
         known = json.loads(record.read_text())
-        path = store.blob_path(known["digest"])
-        if path.is_file():
-            return Layer(path, known["digest"], known["diff_id"], known["size"])
+        digest, diff_id, size = str(known["digest"]), str(known["diff_id"]), int(known["size"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    else:
+        state = store.check_blob(digest, size)
+        if state is BlobState.INTACT:
+            return Layer(store.blob_path(digest), digest, diff_id, size)
+        damage = "missing" if state is BlobState.MISSING else "damaged (discarded)"
+        progress(f"the stored dependency layer {digest[:19]}… is {damage}: building it again")
     layer = write_tar_layer(_tree(site, DEPS_ROOT), scratch / f"deps-{key}.tar.gz")
     store.add_file_copy(layer.path, layer.digest)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(
-        json.dumps({"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size})
-    )
+    store.write_json(record, {"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size})
     return Layer(store.blob_path(layer.digest), layer.digest, layer.diff_id, layer.size)
 
 
