@@ -1,16 +1,15 @@
-"""The artifact a deployment ships: built (cached by its inputs), taken from the store by a
-recorded digest (promotion never rebuilds), and placed where its engine can take it.
+"""The artifact a deployment ships: built (cached by its inputs) and placed where its engine
+can take it (`build --push`). A deployment names it by digest from then on: a rollback deploys
+the digest its record holds, and never rebuilds.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 
 from orchestrator.artifacts import Artifact
 from orchestrator.build.store import ArtifactStore
-from orchestrator.errors import OperationError
 from orchestrator.paths import ProjectPaths
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
@@ -75,23 +74,3 @@ def place(loaded: LoadedSpec, artifact: Artifact, progress: Progress) -> Artifac
     placed = replace(artifact, location=location)
     store.record(placed)
     return placed
-
-
-def stored(paths: ProjectPaths, digest: str) -> Artifact:
-    """The artifact with `digest` from the project's store (for promotion and rollback);
-    `OperationError` when it is not there (whole)."""
-    store = ArtifactStore(paths.store)
-    record = store.root / "artifacts" / (digest.partition(":")[2] + ".json")
-    try:
-        artifact = Artifact.from_dict(json.loads(record.read_text()))
-    except (OSError, ValueError, TypeError, KeyError):
-        raise OperationError(
-            f"artifact {digest} is not in this project's store ({store.root})",
-            hint="build it again from the same sources, or deploy from the machine that built it",
-        ) from None
-    if not artifact.path.is_file():
-        raise OperationError(
-            f"the stored file of artifact {digest} is missing ({artifact.path})",
-            hint="build it again from the same sources",
-        )
-    return artifact

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from orchestrator.build.store import ArtifactStore
+from orchestrator.build.store import ArtifactStore, BlobState
 from orchestrator.deploy.engine import Applied, Change, Deployed, Problem
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import InputError, OperationError, input_error
@@ -106,9 +106,11 @@ class LocalEngine:
         """The request made runnable: options validated, artifact located, secret values read."""
         store = ArtifactStore(self.paths.store)
         path = store.blob_path(request.artifact.digest)
-        if not path.is_file():
+        state = store.check_blob(request.artifact.digest)
+        if state is not BlobState.INTACT:
+            damage = "was damaged (discarded)" if state is BlobState.DISCARDED else "is missing"
             raise OperationError(
-                f"artifact {request.artifact.digest} is not in the store ({store.root})",
+                f"artifact {request.artifact.digest} {damage} in the store ({store.root})",
                 hint="build it again: mcp-deploy build --target " + request.target,
             )
         from orchestrator.artifacts import Artifact
