@@ -4,13 +4,50 @@ Every problem with what the user gave us (the spec file, a flag, a name) is an `
 it carries one or more `Issue`s, each naming where (file, line, dotted key path), what is wrong,
 and a hint. The command line prints them and exits with code 2; it never shows a traceback
 for these. Messages never echo values from secret positions.
+
+Rendering as text escapes what a terminal would interpret (`printable`): user input echoed in
+a message (a key, a path, a file name) never reaches the terminal as raw control characters,
+and undecodable bytes of a file name are shown as `\\xNN`.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Longest single line of a rendered message; the middle of a longer one is left out.
+MAX_LINE = 2000
+# Bidirectional marks and overrides: they reorder what a terminal shows ("Trojan Source").
+_BIDI = frozenset(map(chr, (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))))
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def printable(text: str, limit: int = MAX_LINE) -> str:
+    """`text` safe to write to a terminal: control characters (C0 but tab, DEL, C1),
+    bidirectional overrides and lone surrogates become `\\xNN`/`\\uNNNN` escapes, and text
+    longer than `limit` loses its middle (marked `…`). Plain text comes back unchanged."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    out = "".join(
+        _escape(char)
+        if char != "\t" and (unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI)
+        else char
+        for char in text
+    )
+    if len(out) > limit:
+        half = limit // 2
+        out = out[:half] + "…" + out[-half:]
+    return out
 
 
 @dataclass(frozen=True)
@@ -32,6 +69,14 @@ class Issue:
             parts.append(self.where)
         return ": ".join(parts)
 
+    def render(self, label: str = "error") -> str:
+        """`LABEL: file:line: where: message` and an indented hint line, terminal-safe."""
+        location = self.location()
+        lines = [printable(f"{label}: {location + ': ' if location else ''}{self.message}")]
+        if self.hint:
+            lines.append(printable(f"  hint: {self.hint}"))
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": str(self.file) if self.file else None,
@@ -52,12 +97,8 @@ class InputError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines: list[str] = []
-        for issue in self.issues:
-            lines.append(f"error: {issue.location()}: {issue.message}")
-            if issue.hint:
-                lines.append(f"  hint: {issue.hint}")
-        return "\n".join(lines)
+        """Every issue as text (see `Issue.render`)."""
+        return "\n".join(issue.render() for issue in self.issues)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": False, "errors": [issue.to_dict() for issue in self.issues]}
@@ -86,12 +127,13 @@ class OperationError(Exception):
         self.detail = detail
 
     def render(self) -> str:
+        """The failure as text, each line terminal-safe (see `printable`)."""
         lines = [f"error: {self.message}"]
         if self.detail:
             lines += ["  " + line for line in self.detail.rstrip().splitlines()]
         if self.hint:
             lines.append(f"  hint: {self.hint}")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for text in lines for line in text.splitlines())
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": False, "error": self.message, "hint": self.hint, "detail": self.detail}

@@ -2,16 +2,75 @@
 
 Values are returned to the caller and nowhere else: never logged, never part of an error
 message (errors name the secret and its source only).
+
+A `file:` source must be a regular file of at most `MAX_SECRET_BYTES` (64 KiB), UTF-8 text; a
+FIFO or device (`file:/dev/zero`) is refused without being read. A relative path is relative
+to the spec's directory and `~` is expanded (`secret_file_path`). `secret_files` lists every
+file any environment names, so that builds keep them out of every artifact.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import InputError, Issue
 from orchestrator.secret_refs import SecretRef
+
+if TYPE_CHECKING:
+    from orchestrator.spec.model import ServerSpec
+
+MAX_SECRET_BYTES = 64 << 10
+
+
+def secret_file_path(ref: SecretRef, base_dir: Path) -> Path:
+    """Where a `file:` reference points: `~` expanded, relative to `base_dir` (the spec's
+    directory); not resolved (symlinks kept)."""
+    path = Path(ref.location)
+    with contextlib.suppress(RuntimeError):  # no home directory: `~` stays as written
+        path = path.expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def secret_files(spec: ServerSpec, base_dir: Path) -> dict[Path, tuple[str, ...]]:
+    """Every file a `file:` source names, in a declaration or in any environment, resolved
+    (symlinks followed) → the spec key path of its first mention. The files need not exist."""
+    mentions: list[tuple[tuple[str, ...], SecretRef | None]] = [
+        (("secrets", name, "source"), declared.source) for name, declared in spec.secrets.items()
+    ]
+    for env_name, env in spec.environments.items():
+        for name, source in env.secrets.items():
+            mentions.append((("environments", env_name, "secrets", name), source))
+    found: dict[Path, tuple[str, ...]] = {}
+    for loc, ref in mentions:
+        if ref is None or ref.scheme != "file":
+            continue
+        try:
+            resolved = secret_file_path(ref, base_dir).resolve()
+        except (OSError, ValueError, RuntimeError):
+            continue
+        found.setdefault(resolved, loc)
+    return found
+
+
+def _read_file(path: Path) -> str:
+    """The text of a secret file; `ValueError` with the reason (never the content)."""
+    from orchestrator.spec.loader import UnreadableFile, read_regular_file
+
+    try:
+        data = read_regular_file(path, MAX_SECRET_BYTES)
+    except UnreadableFile as problem:
+        reason = problem.reason
+        if reason.startswith("is larger"):
+            reason += " (a secret file holds only the value)"
+        raise ValueError(reason) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
 
 
 def read_secrets(refs: Mapping[str, SecretRef], base_dir: Path, environment: str) -> dict[str, str]:
@@ -33,15 +92,16 @@ def read_secrets(refs: Mapping[str, SecretRef], base_dir: Path, environment: str
                 continue
             values[name] = value
         elif ref.scheme == "file":
-            path = Path(ref.location).expanduser()
-            path = path if path.is_absolute() else base_dir / path
+            path = secret_file_path(ref, base_dir)
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-                issues.append(
-                    Issue(where, f"cannot read {path} ({reason})", "create it or fix the path")
+                text = _read_file(path)
+            except ValueError as error:
+                hint = (
+                    "create it or fix the path"
+                    if str(error) == "does not exist"
+                    else "point it at a regular file that holds only the value"
                 )
+                issues.append(Issue(where, f"cannot read {path}: {error}", hint))
                 continue
             value = text[:-1] if text.endswith("\n") else text
             if not value:

@@ -10,6 +10,7 @@ from pathlib import Path
 from orchestrator.build.bytecode import compile_tree
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.sources import select_sources
+from orchestrator.secret_values import secret_files
 
 RUNTIME_CONFIG_NAME = "mcp_deploy_runtime.json"
 GATE = Path(__file__).resolve().parent.parent.parent / "targets" / "shim" / "mcp_deploy_gate.py"
@@ -34,7 +35,10 @@ class AppPart:
     def __init__(self, context: BuildContext, shims: list[Path], inputs: InputsHash) -> None:
         self.context = context
         self.shims = [GATE, *shims]
-        self.sources = select_sources(context.source_dir, context.loaded.spec.server)
+        loaded = context.loaded
+        self.sources = select_sources(
+            context.source_dir, loaded.spec.server, keep_out=secret_files(loaded.spec, loaded.root)
+        )
         self.config = runtime_config(context)
         inputs.add("runtime-config", self.config)
         for shim in self.shims:

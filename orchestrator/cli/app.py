@@ -97,7 +97,7 @@ def run(args: list[str]) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
-        error.show()
+        _show_usage_error(error)
         return error.exit_code
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
@@ -105,9 +105,77 @@ def run(args: list[str]) -> int:
     except Exception as error:
         if os.environ.get("MCP_DEPLOY_DEBUG"):
             raise
+        mapped = _known_failure(error)
+        if isinstance(mapped, InputError):
+            emit_input_error(mapped)
+            return EXIT_INPUT
+        if isinstance(mapped, OperationError):
+            emit_operation_error(mapped)
+            return EXIT_FAILED
         emit_internal_error(error)
         return EXIT_INTERNAL
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _show_usage_error(error: click.ClickException) -> None:
+    """click's own message (it echoes arguments as given), terminal-safe."""
+    import io
+
+    from orchestrator.errors import printable
+
+    buffer = io.StringIO()
+    error.show(file=buffer)
+    click.echo("\n".join(printable(line) for line in buffer.getvalue().splitlines()), err=True)
+
+
+def _known_failure(error: Exception) -> Exception | None:
+    """What an exception no command turned into an `InputError` or `OperationError` means,
+    when the machine or the input, not a bug, explains it: a full disk or read-only file
+    system (exit 1); a path too long or holding a NUL byte, a working directory that was
+    deleted, input nested deeper than Python can follow (exit 2). None: a bug (exit 70)."""
+    import errno
+
+    from orchestrator.errors import InputError, Issue, OperationError
+
+    if isinstance(error, RecursionError):
+        return InputError(
+            [
+                Issue(
+                    where="",
+                    message="the input is nested too deeply to process",
+                    hint="flatten the value (a --set value, say); if nothing you gave is "
+                    "deeply nested, this is a bug: rerun with MCP_DEPLOY_DEBUG=1 and report it",
+                )
+            ]
+        )
+    if isinstance(error, ValueError) and "null byte" in str(error):
+        return InputError([Issue(where="", message="a path given contains a NUL byte")])
+    if not isinstance(error, OSError):
+        return None
+    name = str(error.filename) if error.filename is not None else None
+    about = f" ({name})" if name else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OperationError(
+            f"no space left on the device{about}", "free some space, then run it again"
+        )
+    if error.errno == errno.EROFS:
+        return OperationError(f"the file system is read-only{about}")
+    if error.errno == errno.ENAMETOOLONG:
+        return InputError([Issue(where=name or "", message="path too long for the file system")])
+    if isinstance(error, FileNotFoundError) and name is None:
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            return InputError(
+                [
+                    Issue(
+                        where="",
+                        message="the current directory no longer exists",
+                        hint="cd into the project again, or pass --spec with an absolute path",
+                    )
+                ]
+            )
+    return None
 
 
 if __name__ == "__main__":  # regenerate help.txt: python -m orchestrator.cli.app > help.txt

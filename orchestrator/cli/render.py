@@ -51,17 +51,23 @@ def progress_reporter(enabled: bool) -> Iterator[Callable[[str], None]]:
         yield lambda step: click.echo(f"... {step}", err=True)
         return
     from rich.console import Console
+    from rich.text import Text
+
+    from orchestrator.errors import printable
 
     with Console(stderr=True).status("building") as status:
-        yield lambda step: status.update(step)
+        yield lambda step: status.update(Text(printable(step)))
 
 
 def emit_internal_error(error: BaseException) -> None:
+    """A bug: one line naming the exception (terminal-safe), and how to report it."""
+    from orchestrator.errors import printable
+
     message = f"internal error: {type(error).__name__}: {error}"
     if OutputMode.json:
         emit_json({"ok": False, "internal_error": message})
     else:
-        click.echo(message, err=True)
+        click.echo(printable(message), err=True)
         click.echo("  hint: rerun with MCP_DEPLOY_DEBUG=1 for a traceback, and report it", err=True)
 
 
@@ -76,12 +82,19 @@ def _format_value(value: Any) -> str:
 def explain_table(
     resolved: ResolvedEnvironment, spec_path: str, settings: Sequence[Setting]
 ) -> None:
-    """The effective values of one environment on one target, with the layer of each."""
+    """The effective values of one environment on one target, with the layer of each. What
+    the user wrote is shown as plain text (never read as rich markup), terminal-safe."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from orchestrator.errors import printable
+
+    def plain(text: str) -> Text:
+        return Text(printable(text, limit=1 << 16))
 
     title = f"{resolved.server} · environment {resolved.environment} · target {resolved.target}"
-    table = Table(title=title, caption=f"spec: {spec_path}", title_justify="left")
+    table = Table(title=plain(title), caption=plain(f"spec: {spec_path}"), title_justify="left")
     table.add_column("key", no_wrap=True)
     table.add_column("value", overflow="fold")
     table.add_column("from", no_wrap=True)
@@ -89,5 +102,5 @@ def explain_table(
         origin: str = setting.layer
         if origin == "environment":
             origin = f"environment {resolved.environment}"
-        table.add_row(setting.key, _format_value(setting.value), origin)
+        table.add_row(plain(setting.key), plain(_format_value(setting.value)), plain(origin))
     Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120).print(table)

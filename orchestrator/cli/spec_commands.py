@@ -36,9 +36,11 @@ def init(directory: Path, name: str | None, as_json: bool) -> None:
 def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None:
     """Check the spec: structure, references and every environment's effective options."""
     from orchestrator.environments import check_environment_name
+    from orchestrator.spec.checks import spec_warnings
 
     loaded = load(ctx)
     spec = loaded.spec
+    warnings = spec_warnings(loaded)
     if environment is not None:
         check_environment_name(spec, environment)
     names = [environment] if environment else spec.environment_names()
@@ -59,9 +61,12 @@ def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None
                 "server": spec.server.name,
                 "targets": targets,
                 "environments": environments,
+                "warnings": [warning.to_dict() for warning in warnings],
             }
         )
         return
+    for warning in warnings:
+        click.echo(warning.render("warning"), err=True)
     server = spec.server
     click.echo(f"ok: {loaded.path}")
     click.echo(
@@ -89,9 +94,38 @@ def schema(output: Path | None) -> None:
     text = json.dumps(json_schema(), indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    from orchestrator.errors import printable
+
+    _write_schema(output, text)
+    click.echo(printable(f"wrote {output}"), err=True)
+
+
+def _write_schema(output: Path, text: str) -> None:
+    """Write `text` to `output`: a missing directory or an impossible name is exit 2, a full
+    disk or a refused write exit 1, each naming the file."""
+    import errno
+
+    from orchestrator.errors import OperationError, input_error
+    from orchestrator.spec.loader import os_reason
+
+    try:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+    except ValueError as error:
+        raise input_error("--output", f"{output}: {os_reason(error)}") from None
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise input_error(
+                "--output",
+                f"cannot write {output}: directory {output.parent} does not exist",
+                f"create it first (mkdir -p {output.parent})",
+            ) from None
+        if error.errno in (errno.ENAMETOOLONG, errno.EISDIR):
+            raise input_error("--output", f"cannot write {output}: {os_reason(error)}") from None
+        raise OperationError(
+            f"cannot write {output}: {(error.strerror or str(error)).lower()}",
+            "free some space on the device" if error.errno == errno.ENOSPC else None,
+        ) from None
 
 
 @click.group()

@@ -2,10 +2,13 @@
 effective target options, and the files the spec points at.
 
 `check_spec` returns every problem as an `Issue` (empty list = valid); it never raises.
+`spec_warnings` returns what is valid but worth a word.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -192,32 +195,93 @@ def _build_fields_not_per_environment(loaded: LoadedSpec) -> Iterator[Issue]:
                 )
 
 
+def _path_problem(path: Path, want_dir: bool) -> str | None:
+    """Why `path` is not an existing directory (`want_dir`) or regular file, or None."""
+    from orchestrator.spec.loader import os_reason
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError) as error:
+        return os_reason(error)
+    if want_dir:
+        return None if stat.S_ISDIR(mode) else "is not a directory"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
+
+
 def _files(loaded: LoadedSpec) -> Iterator[Issue]:
+    """server.source, the module of server.entry and server.ignore_file exist, and the files
+    that would be selected for an artifact can be selected (see `select_sources`)."""
+    from orchestrator.build.sources import select_sources
+    from orchestrator.secret_values import secret_files
+
     server = loaded.spec.server
-    source = (loaded.root / server.source).resolve()
-    if not source.is_dir():
+    for key in ("source", "ignore_file"):
+        if "\x00" in getattr(server, key):
+            yield loaded.issue(("server", key), "contains a NUL byte", "write a plain path")
+            return
+    source = Path(os.path.realpath(loaded.root / server.source))
+    problem = _path_problem(source, want_dir=True)
+    if problem is not None:
         yield loaded.issue(
             ("server", "source"),
-            f"directory '{server.source}' does not exist (relative to {loaded.root})",
+            f"directory '{server.source}' (relative to {loaded.root}) {problem}",
             "point server.source at the directory holding the server's code",
         )
         return
     module = server.entry.split(":", 1)[0]
+    relative = module.replace(".", "/")
     if not _module_exists(source, module):
-        relative = module.replace(".", "/")
         yield loaded.issue(
             ("server", "entry"),
             f"module '{module}' not found in {source}",
             f"expected {relative}.py or {relative}/__init__.py under server.source",
         )
-    if "ignore_file" in server.model_fields_set and not (source / server.ignore_file).is_file():
-        yield loaded.issue(
-            ("server", "ignore_file"), f"'{server.ignore_file}' not found in {source}"
+    if "ignore_file" in server.model_fields_set:
+        problem = _path_problem(source / server.ignore_file, want_dir=False)
+        if problem is not None:
+            yield loaded.issue(
+                ("server", "ignore_file"), f"'{server.ignore_file}' in {source} {problem}"
+            )
+            return
+    try:
+        select_sources(
+            source,
+            server,
+            keep_out=secret_files(loaded.spec, loaded.root),
+            issue=loaded.issue,
         )
+    except InputError as error:
+        yield from error.issues
 
 
 def _module_exists(source: Path, module: str) -> bool:
-    relative = Path(*module.split("."))
-    return (source / relative).with_suffix(".py").is_file() or (
-        source / relative / "__init__.py"
-    ).is_file()
+    base = source.joinpath(*module.split("."))
+    return any(
+        _path_problem(path, want_dir=False) is None
+        for path in (base.with_suffix(".py"), base / "__init__.py")
+    )
+
+
+def spec_warnings(loaded: LoadedSpec) -> list[Issue]:
+    """What is valid but worth a word (`validate` prints them; exit code 0): a `file:` secret
+    source inside the source directory (it is kept out of every artifact, but belongs
+    elsewhere). Never raises."""
+    from orchestrator.secret_values import secret_files
+
+    try:
+        source = Path(os.path.realpath(loaded.root / loaded.spec.server.source))
+    except ValueError:  # a NUL byte: check_spec has refused the spec already
+        return []
+    warnings: list[Issue] = []
+    for path, loc in secret_files(loaded.spec, loaded.root).items():
+        if path.is_relative_to(source):
+            warnings.append(
+                loaded.issue(
+                    loc,
+                    f"secret file {path} is inside the source directory ({source}); "
+                    "it is kept out of every artifact",
+                    "move it out of the source tree, or add it to .gitignore so it is never "
+                    "committed",
+                )
+            )
+    return warnings

@@ -5,15 +5,21 @@ Without an explicit path the loader looks in the start directory and then its pa
 git or ruff, and takes the first directory that has either (`mcp-deploy.toml` wins).
 
 Contract: `load_spec` returns a `LoadedSpec` or raises `SpecError`; no other exception escapes
-for any file content.
+for any file content. A spec must be a regular file of at most `MAX_SPEC_BYTES` (1 MiB) whose
+arrays and tables nest at most `MAX_DEPTH` (64) levels deep; a FIFO or device is refused
+without being read. `read_regular_file` is the one bounded reader of files the user names
+(the spec, the ignore file, `file:` secrets).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +27,96 @@ from pydantic import ValidationError
 
 from orchestrator.errors import Issue, SpecError
 from orchestrator.spec.issues import format_path, issues_from_validation
-from orchestrator.spec.locate import KeyPath, key_lines, line_of
+from orchestrator.spec.locate import KeyPath, deepest_nesting, key_lines, line_of
 from orchestrator.spec.model import ServerSpec, spec_model
 
 SPEC_FILE = "mcp-deploy.toml"
 PYPROJECT = "pyproject.toml"
 PYPROJECT_TABLE: KeyPath = ("tool", "mcp-deploy")
 
+MAX_SPEC_BYTES = 1 << 20
+MAX_DEPTH = 64
+
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+class UnreadableFile(Exception):
+    """A file the user named cannot be read; `reason` says why in words ("does not exist",
+    "is a FIFO, not a regular file", "is larger than 1 MiB")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def size_text(size: int) -> str:
+    """`1048576` → `1 MiB`, `65536` → `64 KiB` (for limits in messages)."""
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+def os_reason(error: OSError | ValueError) -> str:
+    """Why an OS call on a path failed, in words (ValueError: a NUL byte in the path)."""
+    if isinstance(error, ValueError):
+        return "its path contains a NUL byte"
+    reasons = {
+        errno.ENOENT: "does not exist",
+        errno.ENAMETOOLONG: "its path is too long for the file system",
+        errno.ENOTDIR: "a part of its path is not a directory",
+        errno.ELOOP: "its path has too many levels of symbolic links",
+        errno.EACCES: "permission denied",
+        errno.EISDIR: "is a directory",
+    }
+    return reasons.get(error.errno or 0, (error.strerror or str(error)).lower())
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    return "is a device, not a regular file"
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The content of `path`, which must be a regular file of at most `limit` bytes.
+
+    Never blocks and never reads without bound: a FIFO, device, socket or directory is
+    refused after a `stat` (and the file is opened non-blocking, so one swapped in meanwhile
+    cannot block either); at most `limit` + 1 bytes are read. Raises `UnreadableFile`."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError) as error:
+        raise UnreadableFile(os_reason(error)) from None
+    if not stat.S_ISREG(mode):
+        raise UnreadableFile(_kind(mode))
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise UnreadableFile(_kind(status.st_mode))
+        if status.st_size > limit:
+            raise UnreadableFile(f"is larger than {size_text(limit)}")
+        chunks: list[bytes] = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(descriptor, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError as error:
+        raise UnreadableFile(os_reason(error)) from None
+    finally:
+        os.close(descriptor)
+    if remaining <= 0:
+        raise UnreadableFile(f"is larger than {size_text(limit)}")
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -64,9 +152,21 @@ def make_issue(
     )
 
 
-def find_spec_file(start: Path) -> Path:
-    """The nearest `mcp-deploy.toml`, or `pyproject.toml` with `[tool.mcp-deploy]`, upwards."""
-    start = start.resolve()
+def find_spec_file(start: Path | None = None) -> Path:
+    """The nearest `mcp-deploy.toml`, or `pyproject.toml` with `[tool.mcp-deploy]`, upwards
+    from `start` (default: the current directory)."""
+    try:
+        start = (start or Path.cwd()).resolve()
+    except FileNotFoundError:
+        raise SpecError(
+            [
+                Issue(
+                    where="",
+                    message="the current directory no longer exists",
+                    hint="cd into the project again, or pass --spec PATH",
+                )
+            ]
+        ) from None
     for directory in (start, *start.parents):
         candidate = directory / SPEC_FILE
         if candidate.is_file():
@@ -88,8 +188,11 @@ def find_spec_file(start: Path) -> Path:
 
 def _has_tool_table(pyproject: Path) -> bool:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = read_regular_file(pyproject, MAX_SPEC_BYTES).decode("utf-8")
+        if deepest_nesting(text, MAX_DEPTH) is not None:
+            return False
+        data = tomllib.loads(text)
+    except (UnreadableFile, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
     tool = data.get("tool")
     return isinstance(tool, dict) and PYPROJECT_TABLE[1] in tool
@@ -97,28 +200,53 @@ def _has_tool_table(pyproject: Path) -> bool:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(
-            [Issue(where="", message="file not found", file=path, hint="check the --spec path")]
-        ) from None
-    except IsADirectoryError:
-        raise SpecError(
-            [Issue(where="", message=f"is a directory; expected {SPEC_FILE}", file=path)]
-        ) from None
+        data = read_regular_file(path, MAX_SPEC_BYTES)
+    except UnreadableFile as problem:
+        hints = {
+            "does not exist": "check the --spec path",
+            "is a directory, not a file": f"name the {SPEC_FILE} inside it",
+        }
+        hint = hints.get(problem.reason)
+        if problem.reason.startswith("is larger"):
+            hint = f"a spec is at most {size_text(MAX_SPEC_BYTES)}: is this the right file?"
+        elif hint is None and problem.reason.startswith("is a"):
+            hint = "a spec must be a regular file"
+        message = (
+            "file not found"
+            if problem.reason == "does not exist"
+            else f"cannot be read: {problem.reason}"
+        )
+        raise SpecError([Issue(where="", message=message, file=path, hint=hint)]) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(
             [Issue(where="", message="is not UTF-8 text", file=path, hint="save it as UTF-8")]
         ) from None
-    except OSError as exc:
-        raise SpecError(
-            [Issue(where="", message=f"cannot be read: {exc.strerror}", file=path)]
-        ) from None
+
+
+def _too_deep(path: Path, line: int | None) -> SpecError:
+    return SpecError(
+        [
+            Issue(
+                where="",
+                message=f"arrays and tables nest more than {MAX_DEPTH} levels deep",
+                file=path,
+                line=line,
+                hint="a spec needs a handful of levels; flatten the value",
+            )
+        ]
+    )
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
+    line = deepest_nesting(text, MAX_DEPTH)
+    if line is not None:
+        raise _too_deep(path, line)
     try:
         return tomllib.loads(text)
+    except RecursionError:  # the scan above should make this unreachable
+        raise _too_deep(path, None) from None
     except tomllib.TOMLDecodeError as exc:
         reason = str(exc)
         position = _TOML_POSITION.search(reason)
@@ -135,6 +263,21 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
                 )
             ]
         ) from None
+
+
+def _deep_key(document: dict[str, Any], limit: int) -> tuple[str | int, ...] | None:
+    """The key path of a value nested more than `limit` levels deep (dotted keys such as
+    `a.b.c...` nest without brackets), found without recursion; None when there is none."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        loc, node = stack.pop()
+        if len(loc) > limit:
+            return loc
+        if isinstance(node, dict):
+            stack.extend(((*loc, key), child) for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*loc, index), child) for index, child in enumerate(node))
+    return None
 
 
 def _select_table(path: Path, document: dict[str, Any]) -> tuple[KeyPath, dict[str, Any]]:
@@ -166,10 +309,16 @@ def load_spec(path: Path | None = None, *, start: Path | None = None) -> LoadedS
     """
     from orchestrator.spec.checks import check_spec
 
-    spec_path = path if path is not None else find_spec_file(start or Path.cwd())
+    spec_path = path if path is not None else find_spec_file(start)
     text = _read(spec_path)
-    prefix, table = _select_table(spec_path, _parse(spec_path, text))
+    document = _parse(spec_path, text)
     lines = key_lines(text)
+    deep = _deep_key(document, MAX_DEPTH)
+    if deep is not None:
+        shown = format_path(deep[:8]) + ".…"
+        error = _too_deep(spec_path, line_of(lines, deep))
+        raise SpecError([replace(error.issues[0], where=shown)])
+    prefix, table = _select_table(spec_path, document)
     model = spec_model()
     try:
         spec = model.model_validate(table)

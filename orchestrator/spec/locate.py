@@ -4,13 +4,55 @@
 `[[array]]` headers and `key = value` lines (dotted and quoted keys included) and records the
 first line each key path appears on. It is best effort: unusual layouts (keys inside
 multi-line inline tables, for instance) fall back to the nearest enclosing key's line.
+
+`deepest_nesting` finds where arrays and inline tables nest too deeply, before a recursive
+parser meets them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 KeyPath = tuple[str, ...]
+
+# Key paths are recorded up to this many parts (a longer one is refused as too deep anyway);
+# it keeps the scan linear in the size of the file.
+MAX_RECORDED_PARTS = 100
+
+_TOKEN = re.compile(r"""\"\"\"|'''|["'#\[\]{}\n]""")
+_STRING_END = {
+    '"""': re.compile(r'(?:\\.|[^\\])*?"""', re.S),
+    "'''": re.compile(r".*?'''", re.S),
+    '"': re.compile(r'(?:\\.|[^\\"\n])*"'),
+    "'": re.compile(r"[^'\n]*'"),
+}
+
+
+def deepest_nesting(text: str, limit: int) -> int | None:
+    """The line on which arrays and inline tables (`[`, `{`) first nest more than `limit` deep,
+    or None. Brackets inside strings and comments do not count; table headers (`[a]`,
+    `[[a]]`) open and close on their line. Linear in the length of `text`; never raises."""
+    depth, line, position = 0, 1, 0
+    while (token := _TOKEN.search(text, position)) is not None:
+        kind, position = token.group(), token.end()
+        if kind == "\n":
+            line += 1
+        elif kind == "#":
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end
+        elif kind in _STRING_END:
+            closed = _STRING_END[kind].match(text, position)
+            end = closed.end() if closed else len(text)
+            line += text.count("\n", position, end)
+            position = end
+        elif kind in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        else:
+            depth = max(depth - 1, 0)
+    return None
 
 
 def split_key(text: str) -> KeyPath | None:
@@ -59,6 +101,7 @@ def key_lines(text: str) -> dict[KeyPath, int]:
     table: KeyPath = ()
 
     def record(path: KeyPath, number: int) -> None:
+        path = path[:MAX_RECORDED_PARTS]
         for end in range(1, len(path) + 1):
             lines.setdefault(path[:end], number)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.sources import select_sources
 from orchestrator.build.vendor import find_requirements
 from orchestrator.errors import OperationError
+from orchestrator.secret_values import secret_files
 from targets.workers import WorkersOptions
 from targets.workers.imports import ModuleFile, check_imports, module_index
 from targets.workers.runtime_packages import (
@@ -111,7 +111,8 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
         f"vendoring pure-Python dependencies for Python {python.version} (Pyodide {python.pyodide})"
     )
     vendored = vendor_pure(requirements, python=python, origin=origin)
-    sources = select_sources(context.source_dir, spec.server)
+    keep_out = secret_files(spec, context.loaded.root)
+    sources = select_sources(context.source_dir, spec.server, keep_out=keep_out)
     settings = runtime_settings(context)
     wrangler = wrangler_toml(options)
 
@@ -126,12 +127,12 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
     for relative, path in sources.items():
         inputs.add_file(f"source:{relative}", path)
     inputs_hash = inputs.hexdigest()
-    cached = context.store.find("workers-bundle", inputs_hash)
+    cached = context.store.find("workers-bundle", inputs_hash, context.progress)
     if cached is not None:
         context.progress("unchanged inputs: reusing the stored bundle")
         return cached
 
-    with tempfile.TemporaryDirectory(prefix="mcp-deploy-workers-") as scratch:
+    with context.store.scratch("workers") as scratch:
         generated = Path(scratch) / "src"
         generated.mkdir()
         shutil.copyfile(SHIM, generated / "entry.py")
