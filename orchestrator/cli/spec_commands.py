@@ -23,9 +23,11 @@ def init(directory: Path, name: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"ok": True, "name": result.name, "files": [str(path) for path in result.files]})
         return
-    click.echo(f"created MCP server '{result.name}' in {result.directory}:")
+    from orchestrator.errors import printable
+
+    click.echo(printable(f"created MCP server '{result.name}' in {result.directory}:"))
     for path in result.files:
-        click.echo(f"  {path}")
+        click.echo(printable(f"  {path}"))
     click.echo("next: mcp-deploy validate && mcp-deploy --target lambda --env local")
 
 
