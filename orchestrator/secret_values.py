@@ -58,7 +58,7 @@ def secret_files(spec: ServerSpec, base_dir: Path) -> dict[Path, tuple[str, ...]
 
 def _read_file(path: Path) -> str:
     """The text of a secret file; `ValueError` with the reason (never the content)."""
-    from orchestrator.spec.loader import UnreadableFile, read_regular_file
+    from orchestrator.files import UnreadableFile, read_regular_file
 
     try:
         data = read_regular_file(path, MAX_SECRET_BYTES)

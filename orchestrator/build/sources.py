@@ -24,8 +24,8 @@ from pathlib import Path
 import pathspec
 
 from orchestrator.errors import InputError, Issue
+from orchestrator.files import UnreadableFile, os_reason, read_regular_file, size_text
 from orchestrator.spec.issues import format_path
-from orchestrator.spec.loader import UnreadableFile, os_reason, read_regular_file, size_text
 from orchestrator.spec.model import DEFAULT_EXCLUDES, ServerSection
 
 ALWAYS_EXCLUDED = (*DEFAULT_EXCLUDES, "*.pyc", "mcp-deploy.toml", "mcp-deploy.lock")

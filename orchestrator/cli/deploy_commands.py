@@ -199,10 +199,10 @@ def run_command(
 @click.pass_context
 def status(ctx: click.Context, environment: str | None, as_json: bool) -> None:
     """Show the server's deployments, checked live (the ones found gone are forgotten)."""
-    from orchestrator.deploy import flow
+    from orchestrator.deploy import observe
 
     loaded = load(ctx)
-    report = flow.status(loaded, environment)
+    report = observe.status(loaded, environment)
     if as_json:
         emit_json(
             {
@@ -239,10 +239,10 @@ def logs(
     ctx: click.Context, target: str | None, environment: str, lines: int, follow: bool
 ) -> None:
     """Print the log of a deployment (Lambda: CloudWatch-style lines)."""
-    from orchestrator.deploy import flow
+    from orchestrator.deploy import observe
 
     try:
-        for text in flow.logs(load(ctx), environment, target, lines, follow):
+        for text in observe.logs(load(ctx), environment, target, lines, follow):
             click.echo(text, nl=False)
     except KeyboardInterrupt:
         pass

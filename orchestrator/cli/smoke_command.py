@@ -88,11 +88,11 @@ def smoke(
     host: str | None = None
     sdk_of: Callable[[], Mapping[str, str]] | None = None
     if target is not None:
-        from orchestrator.deploy import flow
+        from orchestrator.deploy import flow, observe
 
         loaded = load(ctx)
         env_name = environment or "local"
-        deployed, log_tail = flow.endpoint(loaded, target, env_name)
+        deployed, log_tail = observe.endpoint(loaded, target, env_name)
         url, host = deployed.url, deployed.host or None
         if deployed.artifact_digest:
             sdk_of = flow.sdk_reader(loaded, deployed.artifact_digest)

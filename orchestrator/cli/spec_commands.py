@@ -37,12 +37,16 @@ def init(directory: Path, name: str | None, as_json: bool) -> None:
 @click.pass_context
 def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None:
     """Check the spec: structure, references and every environment's effective options."""
+    from orchestrator.build.checks import source_issues, source_warnings
     from orchestrator.environments import check_environment_name
-    from orchestrator.spec.checks import spec_warnings
+    from orchestrator.errors import InputError
 
     loaded = load(ctx)
     spec = loaded.spec
-    warnings = spec_warnings(loaded)
+    issues = source_issues(loaded)
+    if issues:
+        raise InputError(issues)
+    warnings = source_warnings(loaded)
     if environment is not None:
         check_environment_name(spec, environment)
     names = [environment] if environment else spec.environment_names()
@@ -109,7 +113,7 @@ def _write_schema(output: Path, text: str) -> None:
     import errno
 
     from orchestrator.errors import OperationError, input_error
-    from orchestrator.spec.loader import os_reason
+    from orchestrator.files import os_reason
 
     try:
         output.write_text(text, encoding="utf-8")

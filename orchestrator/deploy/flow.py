@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,7 +58,9 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _engine(loaded: LoadedSpec, environment: str, **settings: Any) -> Engine:
+def environment_engine(loaded: LoadedSpec, environment: str, **settings: Any) -> Engine:
+    """The engine of `environment`'s kind (`InputError` for an unknown environment, or a kind
+    this version has no engine for)."""
     check_environment_name(loaded.spec, environment)
     kind = loaded.spec.environment_kind(environment)
     paths = ProjectPaths(loaded.root)
@@ -128,7 +130,7 @@ def plan(
 ) -> Plan:
     """The request a deploy would send and what its engine would change; changes nothing
     deployed (the artifact is built when the store does not hold it yet)."""
-    engine = _engine(loaded, environment)
+    engine = environment_engine(loaded, environment)
     request = _prepare(loaded, engine, environment, target, overrides, progress)
     return Plan(request, engine.plan(request))
 
@@ -142,7 +144,7 @@ def deploy(
     port: int | None = None,
 ) -> Outcome:
     """Deploy (see the module docstring); raises `OperationError` when the deploy fails."""
-    engine = _engine(loaded, environment, port=port)
+    engine = environment_engine(loaded, environment, port=port)
     request = _prepare(loaded, engine, environment, target, overrides, progress)
     paths = ProjectPaths(loaded.root)
     what = f"{request.server} in '{environment}' on {request.target}"
@@ -323,7 +325,7 @@ def environment_token(loaded: LoadedSpec, environment: str) -> str | None:
 def destroy(loaded: LoadedSpec, environment: str, target: str | None) -> list[Deployed]:
     """Remove the deployments of `environment` (of `target`, or every target); return what was
     running."""
-    engine = _engine(loaded, environment)
+    engine = environment_engine(loaded, environment)
     if target is not None:
         get_target(target)
     paths = ProjectPaths(loaded.root)
@@ -337,79 +339,6 @@ def destroy(loaded: LoadedSpec, environment: str, target: str | None) -> list[De
     return stopped
 
 
-@dataclass(frozen=True)
-class Status:
-    """One deployment as its engine sees it now, with its latest record."""
-
-    deployed: Deployed
-    record: DeploymentRecord | None
-
-
-def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
-    """The deployments of every environment whose engine this version has (or of one), checked
-    live; the ones found gone are reported once with `running` False, then forgotten."""
-    spec = loaded.spec
-    records = RecordStore(ProjectPaths(loaded.root).records)
-    names = [environment] if environment is not None else spec.environment_names()
-    report: list[Status] = []
-    for name in names:
-        try:
-            engine = _engine(loaded, name)
-        except InputError:
-            if environment is not None:
-                raise
-            continue
-        for target in registry():
-            deployed = engine.current(name, target)
-            if deployed is None:
-                continue
-            if not deployed.running:
-                engine.forget(name, target)
-            report.append(Status(deployed, records.latest(name, target)))
-    return report
-
-
-def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[Deployed, str]:
-    """`target`'s running deployment in `environment` and its log tail; `InputError` when
-    nothing is deployed there."""
-    get_target(target)
-    engine = _engine(loaded, environment)
-    deployed = engine.current(environment, target)
-    if deployed is None or not deployed.running:
-        raise input_error(
-            "--env",
-            f"nothing is deployed to '{environment}' on {target}",
-            f"run: mcp-deploy --target {target} --env {environment}",
-        )
-    log = engine.log_tail(environment, target) if isinstance(engine, HasLogs) else ""
-    return deployed, log
-
-
-def logs(
-    loaded: LoadedSpec, environment: str, target: str | None, lines: int, follow: bool
-) -> Iterator[str]:
-    """The log of the running deployment of `target` in `environment` (default target: the
-    only one running there): its tail, then, with `follow`, new text until it stops."""
-    engine = _engine(loaded, environment)
-    live = [entry.deployed for entry in status(loaded, environment) if entry.deployed.running]
-    if target is not None:
-        live = [deployed for deployed in live if deployed.target == target]
-    if len(live) != 1:
-        targets = ", ".join(deployed.target for deployed in live)
-        raise input_error(
-            "--target",
-            f"{len(live) or 'no'} deployments are running in '{environment}'"
-            + (f": {targets}" if live else ""),
-            "pass --target" if live else f"run: mcp-deploy --target T --env {environment}",
-        )
-    if not isinstance(engine, HasLogs):
-        raise input_error("--env", f"the engine of '{environment}' keeps no log here")
-    chosen = live[0].target
-    yield engine.log_tail(environment, chosen, lines)
-    if follow:
-        yield from engine.follow_log(environment, chosen)
-
-
 def run_foreground(
     loaded: LoadedSpec,
     environment: str,
@@ -421,7 +350,7 @@ def run_foreground(
 ) -> None:
     """Run the artifact attached to the terminal in a local-kind `environment` until Ctrl-C;
     `ready(url, request)` once it serves. Nothing is recorded."""
-    engine = _engine(loaded, environment, port=port)
+    engine = environment_engine(loaded, environment, port=port)
     if not isinstance(engine, RunsForeground):
         raise input_error(
             "--env",

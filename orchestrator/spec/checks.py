@@ -2,7 +2,6 @@
 effective target options, and the files the spec points at.
 
 `check_spec` returns every problem as an `Issue` (empty list = valid); it never raises.
-`spec_warnings` returns what is valid but worth a word.
 """
 
 from __future__ import annotations
@@ -197,7 +196,7 @@ def _build_fields_not_per_environment(loaded: LoadedSpec) -> Iterator[Issue]:
 
 def _path_problem(path: Path, want_dir: bool) -> str | None:
     """Why `path` is not an existing directory (`want_dir`) or regular file, or None."""
-    from orchestrator.spec.loader import os_reason
+    from orchestrator.files import os_reason
 
     try:
         mode = path.stat().st_mode
@@ -209,11 +208,9 @@ def _path_problem(path: Path, want_dir: bool) -> str | None:
 
 
 def _files(loaded: LoadedSpec) -> Iterator[Issue]:
-    """server.source, the module of server.entry and server.ignore_file exist, and the files
-    that would be selected for an artifact can be selected (see `select_sources`)."""
-    from orchestrator.build.sources import select_sources
-    from orchestrator.secret_values import secret_files
-
+    """server.source, the module of server.entry and server.ignore_file exist. (Whether the
+    files that would go into an artifact can be selected is the build's own check:
+    `orchestrator.build.checks`.)"""
     server = loaded.spec.server
     for key in ("source", "ignore_file"):
         if "\x00" in getattr(server, key):
@@ -243,15 +240,6 @@ def _files(loaded: LoadedSpec) -> Iterator[Issue]:
                 ("server", "ignore_file"), f"'{server.ignore_file}' in {source} {problem}"
             )
             return
-    try:
-        select_sources(
-            source,
-            server,
-            keep_out=secret_files(loaded.spec, loaded.root),
-            issue=loaded.issue,
-        )
-    except InputError as error:
-        yield from error.issues
 
 
 def _module_exists(source: Path, module: str) -> bool:
@@ -260,28 +248,3 @@ def _module_exists(source: Path, module: str) -> bool:
         _path_problem(path, want_dir=False) is None
         for path in (base.with_suffix(".py"), base / "__init__.py")
     )
-
-
-def spec_warnings(loaded: LoadedSpec) -> list[Issue]:
-    """What is valid but worth a word (`validate` prints them; exit code 0): a `file:` secret
-    source inside the source directory (it is kept out of every artifact, but belongs
-    elsewhere). Never raises."""
-    from orchestrator.secret_values import secret_files
-
-    try:
-        source = Path(os.path.realpath(loaded.root / loaded.spec.server.source))
-    except ValueError:  # a NUL byte: check_spec has refused the spec already
-        return []
-    warnings: list[Issue] = []
-    for path, loc in secret_files(loaded.spec, loaded.root).items():
-        if path.is_relative_to(source):
-            warnings.append(
-                loaded.issue(
-                    loc,
-                    f"secret file {path} is inside the source directory ({source}); "
-                    "it is kept out of every artifact",
-                    "move it out of the source tree, or add it to .gitignore so it is never "
-                    "committed",
-                )
-            )
-    return warnings

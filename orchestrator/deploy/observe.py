@@ -1,0 +1,89 @@
+"""What runs now: every deployment as its engine sees it (`status`), one deployment's URL and
+log tail (`smoke --target`), and its log (`logs`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from orchestrator.deploy.engine import Deployed, HasLogs
+from orchestrator.deploy.flow import environment_engine
+from orchestrator.environments import get_target
+from orchestrator.errors import InputError, input_error
+from orchestrator.paths import ProjectPaths
+from orchestrator.records import DeploymentRecord, RecordStore
+from orchestrator.spec.loader import LoadedSpec
+from targets import registry
+
+
+@dataclass(frozen=True)
+class Status:
+    """One deployment as its engine sees it now, with its latest record."""
+
+    deployed: Deployed
+    record: DeploymentRecord | None
+
+
+def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
+    """The deployments of every environment whose engine this version has (or of one), checked
+    live; the ones found gone are reported once with `running` False, then forgotten."""
+    spec = loaded.spec
+    records = RecordStore(ProjectPaths(loaded.root).records)
+    names = [environment] if environment is not None else spec.environment_names()
+    report: list[Status] = []
+    for name in names:
+        try:
+            engine = environment_engine(loaded, name)
+        except InputError:
+            if environment is not None:
+                raise
+            continue
+        for target in registry():
+            deployed = engine.current(name, target)
+            if deployed is None:
+                continue
+            if not deployed.running:
+                engine.forget(name, target)
+            report.append(Status(deployed, records.latest(name, target)))
+    return report
+
+
+def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[Deployed, str]:
+    """`target`'s running deployment in `environment` and its log tail; `InputError` when
+    nothing is deployed there."""
+    get_target(target)
+    engine = environment_engine(loaded, environment)
+    deployed = engine.current(environment, target)
+    if deployed is None or not deployed.running:
+        raise input_error(
+            "--env",
+            f"nothing is deployed to '{environment}' on {target}",
+            f"run: mcp-deploy --target {target} --env {environment}",
+        )
+    log = engine.log_tail(environment, target) if isinstance(engine, HasLogs) else ""
+    return deployed, log
+
+
+def logs(
+    loaded: LoadedSpec, environment: str, target: str | None, lines: int, follow: bool
+) -> Iterator[str]:
+    """The log of the running deployment of `target` in `environment` (default target: the
+    only one running there): its tail, then, with `follow`, new text until it stops."""
+    engine = environment_engine(loaded, environment)
+    live = [entry.deployed for entry in status(loaded, environment) if entry.deployed.running]
+    if target is not None:
+        live = [deployed for deployed in live if deployed.target == target]
+    if len(live) != 1:
+        targets = ", ".join(deployed.target for deployed in live)
+        raise input_error(
+            "--target",
+            f"{len(live) or 'no'} deployments are running in '{environment}'"
+            + (f": {targets}" if live else ""),
+            "pass --target" if live else f"run: mcp-deploy --target T --env {environment}",
+        )
+    if not isinstance(engine, HasLogs):
+        raise input_error("--env", f"the engine of '{environment}' keeps no log here")
+    chosen = live[0].target
+    yield engine.log_tail(environment, chosen, lines)
+    if follow:
+        yield from engine.follow_log(environment, chosen)
