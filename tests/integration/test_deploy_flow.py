@@ -162,21 +162,39 @@ def test_plan_shows_the_request_with_references_and_no_values(spec: Path) -> Non
     assert again["request_hash"] == plan["request_hash"]
 
 
-def test_racing_deploys_leave_one_deployment_and_orphan_nothing(spec: Path) -> None:
-    racing = [start(spec, "deploy", "--target", "lambda") for _ in range(2)]
+def containers(spec: Path) -> list[str]:
+    """Ids of this project's Cloud Run-local containers (found by their state-dir label)."""
+    label = (
+        f"dev.mcp-deploy.state-dir={spec.parent / '.mcp-deploy' / 'state' / 'local' / 'cloudrun'}"
+    )
+    found = subprocess.run(
+        ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return found.stdout.split()
+
+
+@pytest.mark.parametrize("target", ["lambda", "cloudrun"])
+def test_racing_deploys_leave_one_deployment_and_orphan_nothing(spec: Path, target: str) -> None:
+    racing = [start(spec, "deploy", "--target", target) for _ in range(2)]
     try:
         outputs = [process.communicate(timeout=300) for process in racing]
         assert [process.returncode for process in racing] == [0, 0], outputs
         assert any("waiting for another mcp-deploy" in err for _out, err in outputs)
-        state = json.loads(state_file(spec, "local", "lambda").read_text())
-        assert supervisors(spec) == [state["handle"]["pid"]]
-        history = records(spec, "local", "lambda")[-2:]
+        state = json.loads(state_file(spec, "local", target).read_text())
+        if target == "lambda":
+            assert supervisors(spec) == [state["handle"]["pid"]]
+        else:
+            assert containers(spec) == [state["handle"]["container"]]
+        history = records(spec, "local", target)[-2:]
         assert [r["status"] for r in history] == ["verified", "verified"]
         assert history[1]["replaces"] == history[0]["id"]
         assert history[1]["url"] == state["url"]
     finally:
         cli(spec, "destroy", "--env", "local")
-    assert supervisors(spec) == []
+    assert supervisors(spec) == [] and containers(spec) == []
 
 
 @pytest.mark.parametrize(
