@@ -5,9 +5,12 @@
   ephemeral storage (both need `unshare`, i.e. root or user namespaces).
 - AWS's runtime client (`awslambdaric`) runs the handler under a Python of the spec's minor
   version, with the environment variables Lambda sets, against a Runtime API on loopback.
-- An HTTP front door turns each request into a Function URL event (payload 2.0) and the
-  handler's response back into HTTP. The `Host` the server sees is the Function URL's domain,
-  as in the cloud (so a server that would answer 421 there answers 421 here too).
+- An HTTP front door (`function_url.py`) turns each request into a Function URL event
+  (payload 2.0) and the handler's response back into HTTP. The `Host` the server sees is the
+  Function URL's domain, as in the cloud (so a server that would answer 421 there answers 421
+  here too).
+- The Runtime API and the Secrets Manager stand-in answer only the runtime process this
+  emulator started (`peers.py`): any other local process is refused 403.
 - The execution environment starts on the first request (cold start, init limited to 10 s),
   then serves warm invocations one at a time. An invocation that outlives the function's
   timeout is answered 502 and its environment is killed; the next request starts a new one.
@@ -25,77 +28,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
-import os
-import shlex
-import shutil
 import signal
 import subprocess
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from targets.aws_lambda import http1
-from targets.aws_lambda.events import URL_ID, function_url_event, response_body
+from targets.aws_lambda.events import URL_ID
+from targets.aws_lambda.function_url import FunctionURL
+from targets.aws_lambda.peers import RuntimePeer
 from targets.aws_lambda.runtime_api import Outcome, RuntimeAPI
+from targets.aws_lambda.sandbox import (
+    LambdaFunction,
+    die_with_parent,
+    runtime_command,
+    runtime_environment,
+    unpack_task_root,
+)
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub, secret_arn
 
-HANDLER = "mcp_deploy_lambda.handler"
+__all__ = ["INIT_LIMIT", "LambdaEmulator", "LambdaFunction", "unpack_task_root"]
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
-MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request and response limit
 INIT_LIMIT = 10.0  # seconds Lambda allows the init phase of an on-demand environment
-INTERNAL_ERROR = b'{"Message":"Internal Server Error"}'
-TOO_LARGE = b'{"Message":"Request must be smaller than 6291456 bytes"}'
-JSON = {"Content-Type": "application/json"}
-_HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive"}
-
-
-@dataclass(frozen=True)
-class LambdaFunction:
-    """A function's configuration as the emulator needs it. Holds no secret value."""
-
-    name: str
-    zip_path: Path
-    python: str
-    memory: int
-    timeout: int
-    ephemeral_storage: int
-    region: str
-    variables: Mapping[str, str] = field(default_factory=dict)
-    handler: str = HANDLER
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["zip_path"] = str(self.zip_path)
-        data["variables"] = dict(self.variables)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LambdaFunction:
-        return cls(**{**data, "zip_path": Path(data["zip_path"])})
-
-
-def unpack_task_root(zip_path: Path, cache: Path) -> Path:
-    """The zip unpacked under `cache/<name of the zip>` once (content-addressed, reused)."""
-    root = cache / zip_path.stem
-    if root.is_dir():
-        return root
-    partial = root.with_name(f"{root.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(partial)
-    try:
-        partial.rename(root)
-    except OSError:  # another process unpacked it first
-        shutil.rmtree(partial, ignore_errors=True)
-    return root
 
 
 async def _close(server: asyncio.Server) -> None:
@@ -105,16 +65,6 @@ async def _close(server: asyncio.Server) -> None:
 def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(seconds)  # a runtime that lingers is ended by the caller
-
-
-def _die_with_parent() -> None:
-    """In the runtime's child process: be killed when the emulator's process dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _under(path: Path, directory: str) -> bool:
-    return path.resolve().is_relative_to(directory)
 
 
 class LambdaEmulator:
@@ -142,15 +92,19 @@ class LambdaEmulator:
         self._log_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
-        self._domain = f"{URL_ID}.lambda-url.{function.region}.on.aws"
-        self._api = RuntimeAPI(function.name, region=function.region, timeout=function.timeout)
+        self._door = FunctionURL(self.invoke, f"{URL_ID}.lambda-url.{function.region}.on.aws")
+        # Only the runtime process may use the Runtime API and the Secrets Manager stand-in.
+        self._peer = RuntimePeer()
+        self._api = RuntimeAPI(
+            function.name, region=function.region, timeout=function.timeout, peer=self._peer
+        )
         self._credentials = Credentials.generate()
         arns = {name: secret_arn(function.region, function.name, name) for name in secrets}
         self._secret_arns = arns
         self._secrets: SecretsManagerStub | None = None
         if secrets:
             values = {arns[name]: value for name, value in secrets.items()}
-            self._secrets = SecretsManagerStub(values, self._credentials)
+            self._secrets = SecretsManagerStub(values, self._credentials, self._peer)
         self._host, self._port = host, port
         self._server: asyncio.Server | None = None
         self._invoke_lock: asyncio.Lock | None = None
@@ -176,7 +130,7 @@ class LambdaEmulator:
     async def _open(self) -> asyncio.Server:
         self._invoke_lock = asyncio.Lock()
         return await asyncio.start_server(
-            self._front_door, self._host, self._port, limit=http1.MAX_HEAD
+            self._door.connection, self._host, self._port, limit=http1.MAX_HEAD
         )
 
     def stop(self) -> None:
@@ -297,51 +251,28 @@ class LambdaEmulator:
         return process is not None and process.poll() is None
 
     def _environment(self) -> dict[str, str]:
-        function = self.function
         assert self._task_root is not None
-        stream = time.strftime("%Y/%m/%d") + "/[$LATEST]" + uuid.uuid4().hex
-        env = {
-            "PATH": f"{self._python.parent}:/usr/local/bin:/usr/bin:/bin",
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": str(self._task_root),
-            "LAMBDA_RUNTIME_DIR": str(self._python.parent.parent),
-            "AWS_LAMBDA_RUNTIME_API": self._api.address,
-            "_HANDLER": function.handler,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{function.python}",
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_REGION": function.region,
-            "AWS_DEFAULT_REGION": function.region,
-            **self._credentials.environment(),
-            **function.variables,
-        }
+        env = runtime_environment(self.function, self._task_root, self._python, self._api.address)
+        env.update(self._credentials.environment())
+        env.update(self.function.variables)
         if self._secrets is not None:
             env[SECRET_ARNS_VARIABLE] = json.dumps(self._secret_arns, sort_keys=True)
             env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self._secrets.endpoint
         return env
 
-    def _command(self) -> list[str]:
-        """`unshare` into a private mount namespace: task root read-only, fresh /tmp, then the
-        runtime client. /tmp is left alone when the task root or runtime lives under it."""
-        assert self._task_root is not None
-        root = shlex.quote(str(self._task_root))
-        steps = [f"mount --bind {root} {root}", f"mount -o remount,bind,ro {root}"]
-        if not (_under(self._task_root, "/tmp") or _under(self._python, "/tmp")):
-            size = self.function.ephemeral_storage
-            steps.append(f"mount -t tmpfs -o size={size}m,mode=1777 lambda-tmp /tmp")
-        steps.append(
-            f"exec {shlex.quote(str(self._python))} -m awslambdaric "
-            f"{shlex.quote(self.function.handler)}"
+    def _popen(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """On the spawner thread: start the runtime and admit it to the loopback endpoints."""
+        process = subprocess.Popen(
+            command,
+            cwd=self._task_root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_sink,
+            stderr=self._log_sink,
+            preexec_fn=die_with_parent,
         )
-        isolate = ["unshare", "--mount", "--propagation", "private"]
-        if os.geteuid() != 0:
-            isolate.append("--map-root-user")
-        return [*isolate, "sh", "-c", " && ".join(steps)]
+        self._peer.pid = process.pid
+        return process
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self._state_lock:
@@ -350,16 +281,9 @@ class LambdaEmulator:
                 f"INIT_START Runtime Version: python:{self.function.python} (local emulation, "
                 f"awslambdaric)"
             )
-            process = self._spawner.submit(
-                subprocess.Popen,
-                self._command(),
-                cwd=self._task_root,
-                env=self._environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_sink,
-                stderr=self._log_sink,
-                preexec_fn=_die_with_parent,
-            ).result()
+            assert self._task_root is not None
+            command = runtime_command(self.function, self._task_root, self._python)
+            process = self._spawner.submit(self._popen, command, self._environment()).result()
             self._process = process
         threading.Thread(target=self._watch, args=(process,), daemon=True).start()
         return process
@@ -371,6 +295,7 @@ class LambdaEmulator:
             if self._process is not process:
                 return
             self._process = None
+            self._peer.pid = 0
             if not self._api.polled.is_set():
                 return  # died during init: the cold start reports it (keeps the init error)
             reason = f"signal {-code}" if code < 0 else f"exit status {code}"
@@ -383,6 +308,7 @@ class LambdaEmulator:
     def _end_runtime(self, first: signal.Signals) -> None:
         with self._state_lock:
             process, self._process = self._process, None
+            self._peer.pid = 0
             self._api.reset()
         if process is None or process.poll() is not None:
             return
@@ -399,58 +325,6 @@ class LambdaEmulator:
         with self._log_lock:
             self._log_sink.write(line.encode() + b"\n")
             self._log_sink.flush()
-
-    # -- the front door ----------------------------------------------------------------------
-
-    async def _front_door(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = str((writer.get_extra_info("peername") or ("127.0.0.1", 0))[0])
-
-        async def answer(request: http1.Request) -> bytes:
-            return await self._serve(request, client)
-
-        too_large = http1.response(413, TOO_LARGE, JSON, [("Connection", "close")])
-        await http1.serve_connection(reader, writer, answer, MAX_PAYLOAD, too_large)
-
-    async def _serve(self, request: http1.Request, client: str) -> bytes:
-        path, _, query = request.target.partition("?")
-        headers: dict[str, str] = {}
-        for name, value in request.headers:
-            key = name.lower()
-            if key != "host":
-                headers[key] = f"{headers[key]},{value}" if key in headers else value
-        headers["x-forwarded-host"] = request.header("host")
-        headers["x-forwarded-for"] = client
-        headers["x-forwarded-proto"] = "http"
-        event = function_url_event(
-            request.method,
-            path,
-            headers=headers,
-            body=request.body,
-            query=query,
-            source_ip=client,
-            domain=self._domain,
-        )
-        outcome = await self.invoke(event)
-        head_only = request.method == "HEAD"
-        if outcome.kind != "response":
-            return http1.response(502, INTERNAL_ERROR, JSON, head_only=head_only)
-        try:
-            result = outcome.json()
-        except ValueError:
-            return http1.response(502, INTERNAL_ERROR, JSON, head_only=head_only)
-        if not isinstance(result, dict) or "statusCode" not in result:
-            # Lambda infers a 200 JSON response from any other return value.
-            return http1.response(200, json.dumps(result).encode(), JSON, head_only=head_only)
-        data = response_body(result)
-        if len(data) > MAX_PAYLOAD:
-            return http1.response(502, INTERNAL_ERROR, JSON, head_only=head_only)
-        kept = {
-            str(name): str(value)
-            for name, value in (result.get("headers") or {}).items()
-            if str(name).lower() not in _HOP_HEADERS
-        }
-        cookies = [("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or []]
-        return http1.response(int(result["statusCode"]), data, kept, cookies, head_only=head_only)
 
 
 def _message(outcome: Outcome) -> str:

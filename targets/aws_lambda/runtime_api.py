@@ -8,6 +8,11 @@ for its outcome, with the request id, deadline, function ARN and trace id header
 The server runs on its own asyncio event loop in a background thread (`loop`), which other
 loopback servers of the same emulation may share; `invoke_async` is for coroutines on that
 loop, `invoke` for any other thread. Only 127.0.0.1 is ever bound.
+
+Given a `peer` (`peers.RuntimePeer`), each accepted connection is checked once: a connection
+that the runtime process did not make is answered 403 and closed before any request of it is
+read, so no other local process (of this user or another) can take an invocation, read its
+event or post an outcome. Without one (tests that start their own runtime) it answers anyone.
 """
 
 from __future__ import annotations
@@ -22,11 +27,20 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from targets.aws_lambda.http1 import Request, response, serve_connection
+from targets.aws_lambda.http1 import Request, answer_and_close, response, serve_connection
+from targets.aws_lambda.peers import RuntimePeer
 
 PREFIX = "/2018-06-01/runtime"
 _OUTCOME = re.compile(rf"^{PREFIX}/invocation/([^/]+)/(response|error)$")
 MAX_RESPONSE = 6 * 1024 * 1024 + 1024  # Lambda's response limit, plus room for the envelope
+_CLOSE = {"Content-Type": "application/json", "Connection": "close"}
+FORBIDDEN = response(
+    403,
+    b'{"errorType":"Forbidden","errorMessage":"only the runtime process of this execution '
+    b'environment may use its Runtime API"}',
+    _CLOSE,
+)
+TOO_LARGE = response(413, b'{"errorType":"RequestTooLarge"}', _CLOSE)
 
 OutcomeKind = Literal["response", "error", "init_error", "timeout", "exited"]
 T = TypeVar("T")
@@ -65,6 +79,7 @@ class RuntimeAPI:
         region: str = "us-east-1",
         account: str = "000000000000",
         timeout: float = 30.0,
+        peer: RuntimePeer | None = None,
     ) -> None:
         self.function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
         self.timeout = timeout
@@ -76,6 +91,7 @@ class RuntimeAPI:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._port = 0
+        self._peer = peer
 
     @property
     def address(self) -> str:
@@ -164,7 +180,12 @@ class RuntimeAPI:
             _settle(invocation, outcome)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_connection(reader, writer, self._answer, MAX_RESPONSE, response(413))
+        if self._peer is not None and not self._peer.admits(
+            writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+        ):
+            await answer_and_close(reader, writer, FORBIDDEN)
+            return
+        await serve_connection(reader, writer, self._answer, MAX_RESPONSE, TOO_LARGE)
 
     async def _answer(self, request: Request) -> bytes:
         if request.method == "GET":

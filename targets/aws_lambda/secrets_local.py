@@ -5,8 +5,11 @@ In the cloud the shim calls `secretsmanager:GetSecretValue` for each ARN in
 `MCP_DEPLOY_SECRET_ARNS` with the function's role credentials. Locally the same boto3 call
 reaches this server through `AWS_ENDPOINT_URL_SECRETS_MANAGER`. Values live only in this
 process's memory; a caller must present the session token generated for this run (boto3 sends
-it as `X-Amz-Security-Token`), so other local processes cannot read them. Only 127.0.0.1 is
-bound. Nothing is logged.
+it as `X-Amz-Security-Token`), and, given a `peer` (`peers.RuntimePeer`), each connection
+must come from the runtime process itself (checked once per connection; any other local
+process, even one that learnt the token, is answered 403 and the connection closed). Only
+127.0.0.1 is bound. A connection whose request does not arrive within `http1.HEAD_TIMEOUT`
+(between requests too) is closed. Nothing is logged.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -21,6 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from targets.aws_lambda import http1
+from targets.aws_lambda.peers import RuntimePeer
 
 ACCOUNT = "000000000000"
 
@@ -68,9 +75,15 @@ def secret_arn(region: str, function_name: str, name: str) -> str:
 class SecretsManagerStub:
     """`GetSecretValue` for a fixed set of ARN → value; use start()/stop()."""
 
-    def __init__(self, values: Mapping[str, str], credentials: Credentials) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, str],
+        credentials: Credentials,
+        peer: RuntimePeer | None = None,
+    ) -> None:
         self._values = dict(values)
         self._token = credentials.session_token.encode()
+        self._peer = peer
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -121,6 +134,14 @@ class SecretsManagerStub:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body go out as separate writes
+            timeout = http1.HEAD_TIMEOUT
+
+            def handle(self) -> None:
+                peer = stub._peer
+                if peer is None or peer.admits(self.connection.getsockname(), self.client_address):
+                    super().handle()
+                else:
+                    _refuse(self.connection)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
@@ -141,3 +162,32 @@ class SecretsManagerStub:
                 self.wfile.write(data)
 
         return Handler
+
+
+_FORBIDDEN = json.dumps(
+    {
+        "__type": "AccessDeniedException",
+        "message": "only the function's runtime process may call this endpoint",
+    }
+).encode()
+
+
+def _refuse(connection: socket.socket) -> None:
+    """Answer 403 before reading the request, shut the write side, drop what the client still
+    sends (bounded, like `http1.answer_and_close`) so it reads the 403, not a reset."""
+    head = (
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/x-amz-json-1.1\r\n"
+        f"Connection: close\r\nContent-Length: {len(_FORBIDDEN)}\r\n\r\n"
+    )
+    try:
+        connection.sendall(head.encode() + _FORBIDDEN)
+        connection.shutdown(socket.SHUT_WR)
+        dropped, deadline = 0, time.monotonic() + 2.0
+        while dropped < 1024 * 1024 and (left := deadline - time.monotonic()) > 0:
+            connection.settimeout(left)
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            dropped += len(chunk)
+    except OSError:
+        pass

@@ -8,7 +8,9 @@ listens on the deployment's public port, rewrites each request's head that way a
 bodies through as they arrive (Content-Length, chunked, or until close; SSE streams and
 chunked responses are never buffered; a 101 upgrade becomes a two-way pipe). Each client
 connection gets its own upstream connection, so keep-alive and ordering are the client's own.
-A request whose Content-Length is over Cloud Run's 32 MiB HTTP/1 limit is answered 413.
+A request whose Content-Length is over Cloud Run's 32 MiB HTTP/1 limit is answered 413; a
+client connection that has not delivered a request's head `HEAD_TIMEOUT` (10 s) after the
+proxy began waiting for it is closed.
 
 Run in the CLI's process (`FrontDoor.start_thread`, for `run`) or as a background process of
 its own session that outlives the CLI (`start_process`/`process_alive`/`stop_process`):
@@ -46,6 +48,9 @@ DEFAULT_REGION = "us-central1"
 MAX_REQUEST = 32 * 1024 * 1024  # Cloud Run's request size limit over HTTP/1
 START_TIMEOUT = 30.0
 STOP_GRACE = 5.0
+# Seconds a client connection may take to deliver a request's head, counted from when the
+# front door starts waiting for it (so it also bounds an idle keep-alive connection).
+HEAD_TIMEOUT = 10.0
 # What the background process keeps of the CLI's environment.
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH")
 _REPLACED = {"host", "x-forwarded-proto", "forwarded"}
@@ -171,10 +176,13 @@ class FrontDoor:
         """Relay the connection's requests in order until either side ends it."""
         while True:
             try:
-                request = await relay.read_head(reader)
+                async with asyncio.timeout(HEAD_TIMEOUT):
+                    request = await relay.read_head(reader)
             except ValueError:
                 writer.write(relay.error(400, "Bad Request"))
                 return
+            except TimeoutError:
+                return  # a head that never completes (or no request at all): close
             if request is None:
                 return
             start, headers = request

@@ -9,7 +9,8 @@ Goes into the zip, next to the server's code and its vendored dependencies. At c
 
 Each invocation (a Function URL / HTTP API payload 2.0 event) is checked against the auth mode
 — for `bearer`, the `Authorization: Bearer <token>` header is compared in constant time with
-the token secret — and then handed to the app through Mangum.
+the token secret, and repeated Authorization headers (which the Function URL joins with
+commas) are refused with 400 — and then handed to the app through Mangum.
 """
 
 from __future__ import annotations
@@ -22,13 +23,7 @@ from typing import Any
 
 from mangum import Mangum
 from mangum.protocols import LifespanCycle
-from mcp_deploy_gate import (
-    UNAUTHORIZED_BODY,
-    UNAUTHORIZED_HEADERS,
-    BearerGate,
-    import_app,
-    runtime_config,
-)
+from mcp_deploy_gate import REFUSALS, BearerGate, import_app, runtime_config
 
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 
@@ -88,11 +83,10 @@ class LifespanOnce:
             self.loop.close()
 
 
-def _header(event: dict[str, Any], name: str) -> str:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return ""
+def _header_values(event: dict[str, Any], name: str) -> list[str]:
+    """Every value of header `name` in the event (payload 2.0 has one, commas joining repeats;
+    other event sources may spell the name in more than one case)."""
+    return [str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == name]
 
 
 # A GET on the MCP path asks for a server-sent-event stream; a Lambda invocation cannot hold
@@ -104,11 +98,14 @@ NO_STREAM: dict[str, Any] = {
     "isBase64Encoded": False,
 }
 
-UNAUTHORIZED: dict[str, Any] = {
-    "statusCode": 401,
-    "headers": UNAUTHORIZED_HEADERS,
-    "body": UNAUTHORIZED_BODY.decode(),
-    "isBase64Encoded": False,
+REFUSED: dict[int, dict[str, Any]] = {
+    status: {
+        "statusCode": status,
+        "headers": dict(headers),
+        "body": body.decode(),
+        "isBase64Encoded": False,
+    }
+    for status, (headers, body) in REFUSALS.items()
 }
 
 _config = runtime_config()
@@ -120,8 +117,9 @@ _adapter = LifespanOnce(import_app(_config["entry"]))
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda handler: authorise, then serve the request with the server's ASGI app."""
     path = str(event.get("rawPath", ""))
-    if not _gate.allows(path, _header(event, "authorization")):
-        return dict(UNAUTHORIZED)
+    status = _gate.judge(path, _header_values(event, "authorization"))
+    if status != 200:
+        return dict(REFUSED[status])
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
     if method == "GET" and path == _config["path"]:
         return dict(NO_STREAM)

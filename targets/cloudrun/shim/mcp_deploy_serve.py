@@ -3,7 +3,8 @@
 Cloud Run's contract: listen on `$PORT` (8080 by default) on all interfaces, stop gracefully
 within the grace period after SIGTERM (uvicorn finishes in-flight requests, then runs the
 lifespan shutdown). `MCP_DEPLOY_HOST` overrides the bind address (the local emulation binds
-127.0.0.1). Requests pass the auth gate of `mcp_deploy_gate` before reaching the app.
+127.0.0.1). Requests pass the auth gate of `mcp_deploy_gate` before reaching the app (every
+Authorization header goes to the gate, which refuses more than one with 400).
 
 With `MCP_DEPLOY_SECRETS_STDIN=1` (the local emulation), the first line of stdin is a JSON
 object NAME → secret value, set as environment variables before the server is imported; the
@@ -19,13 +20,7 @@ import sys
 from typing import Any
 
 import uvicorn
-from mcp_deploy_gate import (
-    UNAUTHORIZED_BODY,
-    UNAUTHORIZED_HEADERS,
-    BearerGate,
-    import_app,
-    runtime_config,
-)
+from mcp_deploy_gate import REFUSALS, BearerGate, import_app, runtime_config
 
 GRACE_SECONDS = 8  # Cloud Run sends SIGKILL 10 s after SIGTERM
 
@@ -39,14 +34,17 @@ class GatedApp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            authorization = ""
-            for name, value in scope.get("headers", []):
-                if name == b"authorization":
-                    authorization = value.decode("latin-1")
-            if not self.gate.allows(scope.get("path", ""), authorization):
-                headers = [(k.encode(), v.encode()) for k, v in UNAUTHORIZED_HEADERS.items()]
-                await send({"type": "http.response.start", "status": 401, "headers": headers})
-                await send({"type": "http.response.body", "body": UNAUTHORIZED_BODY})
+            authorization = [
+                value.decode("latin-1")
+                for name, value in scope.get("headers", [])
+                if name == b"authorization"
+            ]
+            status = self.gate.judge(scope.get("path", ""), authorization)
+            if status != 200:
+                fields, body = REFUSALS[status]
+                headers = [(k.encode(), v.encode()) for k, v in fields.items()]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
 
