@@ -560,6 +560,9 @@ def test_shim_enforces_the_bearer_token(shim: types.ModuleType) -> None:
         assert refused.status == 401 and refused.headers["www-authenticate"].startswith("Bearer")
     assert serve(shim, env, FakeRequest("/health")).status == 200
     assert serve(shim, env, FakeRequest("/mcp", {"authorization": "Bearer t0ken"})).status == 200
+    # two Authorization headers arrive joined by ", ": ambiguous, 400 as on every target
+    joined = {"authorization": "Bearer t0ken, Bearer t0ken"}
+    assert serve(shim, env, FakeRequest("/mcp", joined)).status == 400
 
 
 def test_shim_refuses_everything_without_a_token_secret(shim: types.ModuleType) -> None:

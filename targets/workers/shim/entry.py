@@ -125,6 +125,20 @@ def unauthorized() -> Any:
     return Response(json.dumps(body), status=401, headers=headers)
 
 
+def ambiguous() -> Any:
+    """400 for more than one Authorization header (Workers joins repeats with ", "): refused
+    the same way on every target (see targets/shim/mcp_deploy_gate.py)."""
+    body = {
+        "error": "invalid_request",
+        "hint": "send exactly one Authorization header, with one bearer token",
+    }
+    headers = {
+        "content-type": "application/json",
+        "www-authenticate": 'Bearer realm="mcp", error="invalid_request"',
+    }
+    return Response(json.dumps(body), status=400, headers=headers)
+
+
 def misconfigured(secret: str) -> Any:
     body = {"error": "server misconfigured", "hint": f"the secret {secret} is not set"}
     return Response(json.dumps(body), status=500, headers={"content-type": "application/json"})
@@ -147,12 +161,12 @@ class Gate:
         token = getattr(env, self.token_env, None)
         if not isinstance(token, str) or not token:
             return misconfigured(self.token_env)
-        scheme, _, presented = str(request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), token.encode()
-        ):
-            return None
-        return unauthorized()
+        value = str(request.headers.get("authorization") or "")
+        scheme, _, presented = value.partition(" ")
+        matches = hmac.compare_digest(presented.strip().encode(), token.encode())
+        if "," in value:
+            return ambiguous()
+        return None if scheme.lower() == "bearer" and matches else unauthorized()
 
 
 _gate = Gate(CONFIG["auth"]["mode"], CONFIG["auth"]["token_env"], CONFIG.get("health_path"))
