@@ -21,6 +21,7 @@ import pytest
 
 from orchestrator import processes
 from tests.integration.test_example_servers import mcp_session
+from tests.support.cli import mcp_deploy
 from tests.support.example import example_copy
 
 pytestmark = pytest.mark.integration
@@ -49,10 +50,7 @@ def project(destination: Path) -> Path:
 
 
 def cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **SECRETS, "MCP_DEPLOY_SPEC": str(spec)}
-    return subprocess.run(
-        [MCP_DEPLOY, *args], capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    return mcp_deploy(spec, SECRETS, *args)
 
 
 def start(spec: Path, *args: str) -> subprocess.Popen[str]:

@@ -26,6 +26,7 @@ import pytest
 
 from orchestrator import processes
 from tests.integration.test_example_servers import mcp_session
+from tests.support.cli import mcp_deploy
 from tests.support.example import example_copy
 
 pytestmark = pytest.mark.integration
@@ -55,15 +56,7 @@ def local_project(destination: Path) -> Path:
 
 
 def cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "TOOLBOX_LOCAL_TOKEN": TOKEN,
-        "TOOLBOX_LOCAL_API_KEY": API_KEY,
-        "MCP_DEPLOY_SPEC": str(spec),
-    }
-    return subprocess.run(
-        [MCP_DEPLOY, *args], capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    return mcp_deploy(spec, {"TOOLBOX_LOCAL_TOKEN": TOKEN, "TOOLBOX_LOCAL_API_KEY": API_KEY}, *args)
 
 
 def local_state(spec: Path, target: str, environment: str = "local") -> dict[str, Any] | None:

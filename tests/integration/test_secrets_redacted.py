@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import mcp_deploy
 from tests.support.example import example_copy
 
 pytestmark = pytest.mark.integration
@@ -43,15 +43,7 @@ def project(destination: Path, fails: bool) -> Path:
 
 
 def cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "TOOLBOX_LOCAL_TOKEN": TOKEN,
-        "TOOLBOX_LOCAL_API_KEY": API_KEY,
-        "MCP_DEPLOY_SPEC": str(spec),
-    }
-    return subprocess.run(
-        [MCP_DEPLOY, *args], capture_output=True, text=True, env=env, timeout=600, check=False
-    )
+    return mcp_deploy(spec, {"TOOLBOX_LOCAL_TOKEN": TOKEN, "TOOLBOX_LOCAL_API_KEY": API_KEY}, *args)
 
 
 def assert_clean(text: str) -> None:
