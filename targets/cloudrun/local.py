@@ -19,22 +19,21 @@ Docker SDK under Cloud Run's container contract.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import processes
-from orchestrator.build.store import ArtifactStore
 from orchestrator.errors import OperationError
-from targets.base import LocalHandle, LocalLaunch, LocalProblem, TargetOptions, host_architecture
+from targets.base import LocalHandle, LocalLaunch, LocalProblem, TargetOptions
 from targets.cloudrun import front_door
 from targets.cloudrun.front_door import FrontDoor, FrontDoorConfig, presented_host
+from targets.cloudrun.image_load import host_platform, load_image
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -44,7 +43,6 @@ GRACE_SECONDS = 10  # Cloud Run sends SIGKILL 10 s after SIGTERM
 START_TIMEOUT = 60.0
 LABEL = "dev.mcp-deploy"
 SECRETS_STDIN_VARIABLE = "MCP_DEPLOY_SECRETS_STDIN"
-_MEDIA_INDEX = ("application/vnd.oci.image.index.v1+json",)
 
 
 def client() -> DockerClient:
@@ -64,16 +62,12 @@ def client() -> DockerClient:
     return engine
 
 
-def _host_platform() -> str:
-    return "linux/arm64" if host_architecture() == "arm64" else "linux/amd64"
-
-
 def problem(options: TargetOptions) -> LocalProblem | None:
     """The container runs natively: the image needs a variant for this machine."""
     from targets.cloudrun import CloudRunOptions
 
     assert isinstance(options, CloudRunOptions)
-    host = _host_platform()
+    host = host_platform()
     if host in options.platforms:
         return None
     return LocalProblem(
@@ -81,71 +75,6 @@ def problem(options: TargetOptions) -> LocalProblem | None:
         f"the image is built for {', '.join(options.platforms)} and this machine runs {host}",
         f'add "{host}" to targets.cloudrun.platforms to prove this image here',
     )
-
-
-def _manifest(store: ArtifactStore, digest: str) -> dict[str, Any]:
-    """The image manifest for this machine's platform (`digest` may name an index)."""
-    document: dict[str, Any] = json.loads(store.blob_path(digest).read_bytes())
-    if document.get("mediaType") in _MEDIA_INDEX or "manifests" in document:
-        wanted = _host_platform()
-        for entry in document["manifests"]:
-            found = entry.get("platform", {})
-            if f"{found.get('os')}/{found.get('architecture')}" == wanted:
-                return _manifest(store, entry["digest"])
-        raise OperationError(
-            f"the image has no {wanted} variant to run on this machine",
-            hint=f'add "{wanted}" to targets.cloudrun.platforms',
-        )
-    return document
-
-
-def load_image(engine: DockerClient, launch: LocalLaunch) -> str:
-    """Load the artifact's image into the engine (once); return its image id."""
-    from docker.errors import ImageNotFound
-
-    store = ArtifactStore(launch.artifact.path.parents[2])  # <store>/blobs/sha256/<hex>
-    manifest = _manifest(store, launch.artifact.digest)
-    image_id = str(manifest["config"]["digest"])
-    try:
-        engine.images.get(image_id)
-        return image_id
-    except ImageNotFound:
-        pass
-    tag = f"mcp-deploy/{launch.server}:{launch.artifact.digest.removeprefix('sha256:')[:12]}"
-    with tempfile.TemporaryFile(prefix="mcp-deploy-load-") as archive:
-        _docker_archive(store, manifest, tag, archive)
-        archive.seek(0)
-        engine.images.load(archive)
-    return image_id
-
-
-def _docker_archive(store: ArtifactStore, manifest: dict[str, Any], tag: str, out: Any) -> None:
-    """`docker save` format: manifest.json, the config, and each (compressed) layer."""
-    import tarfile
-
-    def add(name: str, path: Path | None = None, data: bytes | None = None) -> None:
-        info = tarfile.TarInfo(name)
-        info.mode = 0o644
-        if path is not None:
-            info.size = path.stat().st_size
-            with path.open("rb") as handle:
-                archive.addfile(info, handle)
-        else:
-            assert data is not None
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-
-    config = manifest["config"]["digest"].removeprefix("sha256:")
-    layers = [layer["digest"] for layer in manifest["layers"]]
-    with tarfile.open(fileobj=out, mode="w") as archive:
-        add(f"{config}.json", store.blob_path(manifest["config"]["digest"]))
-        names = []
-        for digest in layers:
-            name = f"{digest.removeprefix('sha256:')}/layer.tar"
-            add(name, store.blob_path(digest))
-            names.append(name)
-        index = [{"Config": f"{config}.json", "RepoTags": [tag], "Layers": names}]
-        add("manifest.json", data=json.dumps(index).encode())
 
 
 def _free_port(other_than: int = 0) -> int:
@@ -167,7 +96,9 @@ def host_of(launch: LocalLaunch) -> str:
 
 
 def container_name(launch: LocalLaunch, suffix: str = "") -> str:
-    return f"mcp-deploy-{launch.server}-{launch.environment}-cloudrun{suffix}"
+    """Unique per project (a hash of its state dir) and environment."""
+    project = hashlib.sha256(str(launch.state_dir).encode()).hexdigest()[:8]
+    return f"mcp-deploy-{launch.server}-{launch.environment}-cloudrun-{project}{suffix}"
 
 
 def _create(

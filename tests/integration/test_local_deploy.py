@@ -289,7 +289,8 @@ def test_run_serves_in_the_foreground_and_stops_cleanly(spec: Path, target: str)
     names = subprocess.run(
         ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
     ).stdout
-    assert "cloudrun-run" not in names
+    running = [n for n in names.split() if n.startswith("mcp-deploy-toolbox-local-cloudrun")]
+    assert not [n for n in running if n.endswith("-run")], running
     assert target == "cloudrun" or children, "the Lambda runtime should be a child of run"
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and alive_pid(pid)]
 
