@@ -66,6 +66,7 @@ from targets.aws_lambda.events import function_url_event, response_body  # noqa:
 from targets.aws_lambda.local_runtime import runtime_python  # noqa: E402
 from targets.aws_lambda.runtime_api import RuntimeAPI  # noqa: E402
 from tests.support.debian_base import python_base_image  # noqa: E402
+from tests.support.mcp_wire import INITIALIZE as _INITIALIZE  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "toolbox"
 CLI = str(REPO / ".venv" / "bin" / "mcp-deploy")
@@ -75,18 +76,7 @@ PYTHON = "3.11"
 EDITS_PER_ROUND = 2
 WARM_INVOCATIONS = 3
 GOALS = {"image_rebuild": 0.3, "image_size": 0.7, "lambda_cold_start": 0.8}
-INITIALIZE = json.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "1"},
-        },
-    }
-).encode()
+INITIALIZE = json.dumps(_INITIALIZE).encode()
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _STARTED = time.monotonic()

@@ -33,20 +33,11 @@ import httpx2  # noqa: E402
 
 from bench import _common  # noqa: E402
 from tests.support.example import example_copy  # noqa: E402
+from tests.support.mcp_wire import INITIALIZE  # noqa: E402
 
 MCP_DEPLOY = str(REPO / ".venv" / "bin" / "mcp-deploy")
 RESULTS = REPO / "bench" / "results"
 SECRETS = {"TOOLBOX_LOCAL_TOKEN": "bench-flow-token", "TOOLBOX_LOCAL_API_KEY": "bench-flow-key"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "1"},
-    },
-}
 
 
 def timed(spec: Path, *args: str) -> float:

@@ -28,6 +28,7 @@ from orchestrator import processes
 from tests.integration.test_example_servers import mcp_session
 from tests.support.cli import mcp_deploy
 from tests.support.example import example_copy
+from tests.support.mcp_wire import INITIALIZE
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +37,6 @@ TOKEN = "local-token-canary-2f9d41"
 API_KEY = "local-apikey-canary-8b03e7"
 DOTENV = "local-dotenv-canary-55aa10"
 TARGETS = ["lambda", "cloudrun"]
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 
 
 def local_project(destination: Path) -> Path:
