@@ -1,0 +1,376 @@
+"""The Lambda program under Pulumi's mock runtime: resources, least privilege, no leaks.
+
+The request is the toolbox example's real `DeploymentRequest` for staging on Lambda; the
+artifact is a small real zip. Runs offline in well under a second per case.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.artifacts import Artifact
+from orchestrator.deploy.flow import request_for
+from orchestrator.deploy.request import DeploymentRequest
+from orchestrator.environments import resolve
+from orchestrator.errors import OperationError
+from orchestrator.spec.loader import load_spec
+from stacks import program_for
+from tests.conftest import EXAMPLE_SPEC, REPO
+from tests.programs.mocks import REGION, Registered, Run, plain_parts, run, secret_parts
+
+# the mock runtime and pulumi_aws emit ~70 DeprecationWarnings per run
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+CANARY = "canary-7f3e9c1d-do-not-leak"
+SECRET_VALUES = {"MCP_AUTH_TOKEN": f"{CANARY}-token", "TOOLBOX_API_KEY": f"{CANARY}-key"}
+
+
+def artifact_zip(tmp_path: Path) -> tuple[Path, Artifact]:
+    path = tmp_path / "lambda.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mcp_deploy_lambda.py", "def handler(event, context):\n    return {}\n")
+    data = path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    artifact = Artifact("lambda-zip", "lambda", digest, len(data), "inputs", path)
+    return path, artifact
+
+
+def example_request(tmp_path: Path, environment: str = "staging") -> tuple[DeploymentRequest, Path]:
+    path, artifact = artifact_zip(tmp_path)
+    loaded = load_spec(EXAMPLE_SPEC)
+    request = request_for(loaded, resolve(loaded, environment, "lambda"), artifact)
+    return request, path
+
+
+def deploy(request: DeploymentRequest, path: Path, values: dict[str, str] | None = None) -> Run:
+    program = program_for("lambda")
+    chosen = SECRET_VALUES if values is None else values
+    return run(lambda: program(request, chosen, artifact_path=str(path)))
+
+
+def policy(role_policy: Registered) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(role_policy.inputs["policy"])
+    return document
+
+
+def function_of(result: Run) -> dict[str, Any]:
+    return result.one("Function").inputs
+
+
+def test_staging_declares_the_function_behind_a_public_url(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(request, path)
+
+    assert sorted(r.type for r in result.resources) == sorted(
+        [
+            "pulumi:providers:aws",
+            "aws:cloudwatch/logGroup:LogGroup",
+            "aws:iam/role:Role",
+            "aws:iam/rolePolicy:RolePolicy",
+            "aws:secretsmanager/secret:Secret",
+            "aws:secretsmanager/secret:Secret",
+            "aws:secretsmanager/secretVersion:SecretVersion",
+            "aws:secretsmanager/secretVersion:SecretVersion",
+            "aws:lambda/function:Function",
+            "aws:lambda/alias:Alias",
+            "aws:lambda/functionUrl:FunctionUrl",
+            "aws:lambda/permission:Permission",
+            "aws:lambda/permission:Permission",
+        ]
+    )
+    # one explicit provider in the request's region, passed to every resource
+    provider = result.one("aws")
+    assert provider.inputs["region"] == REGION
+    for resource in result.resources:
+        if resource is not provider:
+            assert resource.provider is not None
+            urn, _, _id = resource.provider.rpartition("::")
+            assert urn.endswith(f"pulumi:providers:aws::{provider.name}"), resource.name
+
+    function = function_of(result)
+    hexdigest = request.artifact.digest.removeprefix("sha256:")
+    assert function["codeSha256"] == base64.b64encode(bytes.fromhex(hexdigest)).decode()
+    assert function["code"].path == str(path)
+    assert function["name"] == "toolbox-staging"
+    assert function["runtime"] == "python3.11"
+    assert function["handler"] == "mcp_deploy_lambda.handler"
+    assert function["architectures"] == ["x86_64"]
+    assert function["memorySize"] == 1024  # staging's override of the spec's 512
+    assert function["timeout"] == 30
+    assert function["ephemeralStorage"] == {"size": 512}
+    assert "reservedConcurrentExecutions" not in function
+    assert function["publish"] is True
+    variables = function["environment"]["variables"]
+    assert variables["GREETING"] == "Hello from staging"
+    assert variables["LOG_LEVEL"] == "debug"
+    arns = json.loads(variables["MCP_DEPLOY_SECRET_ARNS"])
+    secrets = {r.inputs["name"]: r for r in result.of_type("Secret")}
+    assert sorted(secrets) == [
+        "mcp-deploy/toolbox/staging/MCP_AUTH_TOKEN",
+        "mcp-deploy/toolbox/staging/TOOLBOX_API_KEY",
+    ]
+    assert arns == {
+        "MCP_AUTH_TOKEN": secret_arn("mcp-deploy/toolbox/staging/MCP_AUTH_TOKEN-AbC123"),
+        "TOOLBOX_API_KEY": secret_arn("mcp-deploy/toolbox/staging/TOOLBOX_API_KEY-AbC123"),
+    }
+    assert all(r.inputs["recoveryWindowInDays"] == 0 for r in secrets.values())
+
+    log_group = result.one("LogGroup").inputs
+    assert log_group["name"] == "/aws/lambda/toolbox-staging"
+    assert log_group["retentionInDays"] == 14
+
+    alias = result.one("Alias").inputs
+    assert alias == {**alias, "name": "staging", "functionName": "toolbox-staging"}
+    assert alias["functionVersion"] == "7"
+    assert result.of_type("ProvisionedConcurrencyConfig") == []
+
+    url = result.one("FunctionUrl").inputs
+    assert url["authorizationType"] == "NONE"
+    assert url["qualifier"] == "staging"
+    permissions = sorted(
+        (p.inputs for p in result.of_type("Permission")), key=lambda p: str(p["action"])
+    )
+    assert permissions == [
+        {
+            "action": "lambda:InvokeFunction",
+            "function": "toolbox-staging",
+            "qualifier": "staging",
+            "principal": "*",
+            "invokedViaFunctionUrl": True,
+        },
+        {
+            "action": "lambda:InvokeFunctionUrl",
+            "function": "toolbox-staging",
+            "qualifier": "staging",
+            "principal": "*",
+            "functionUrlAuthType": "NONE",
+        },
+    ]
+
+    tags = {
+        "mcp-deploy:server": "toolbox",
+        "mcp-deploy:environment": "staging",
+        "mcp-deploy:digest": request.artifact.digest,
+    }
+    for short in ("LogGroup", "Role", "Secret", "Function"):
+        for resource in result.of_type(short):
+            assert resource.inputs["tags"] == tags, short
+
+    assert result.outputs == {
+        "url": f"https://abc123.lambda-url.{REGION}.on.aws/",
+        "function_name": "toolbox-staging",
+        "version": "7",
+        "alias_arn": f"arn:aws:lambda:{REGION}:123456789012:function:toolbox-staging:staging",
+        "log_group": "/aws/lambda/toolbox-staging",
+    }
+    assert result.secret_outputs == set()
+
+
+def secret_arn(name_with_suffix: str) -> str:
+    return f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{name_with_suffix}"
+
+
+def test_execution_role_has_least_privilege(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(request, path)
+
+    trust = json.loads(result.one("Role").inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    assert result.one("Role").inputs["name"] == "toolbox-staging-lambda"
+    role_policy = result.one("RolePolicy")
+    assert role_policy.inputs["role"] == "toolbox-staging-role-id"
+    assert policy(role_policy) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [
+                    f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/toolbox-staging:*"
+                ],
+            },
+            {
+                "Sid": "Secrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [
+                    secret_arn("mcp-deploy/toolbox/staging/MCP_AUTH_TOKEN-AbC123"),
+                    secret_arn("mcp-deploy/toolbox/staging/TOOLBOX_API_KEY-AbC123"),
+                ],
+            },
+        ],
+    }
+
+
+def test_referenced_secrets_are_granted_by_exact_or_suffixed_arn(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path, "prod")
+    full = secret_arn("other-key-Xy12Zq")
+    request = dataclasses.replace(
+        request,
+        # prod's MCP_AUTH_TOKEN is a gcp-sm reference (see the next test); take both from AWS
+        secrets={
+            "MCP_AUTH_TOKEN": f"aws-sm://{full}",
+            "TOOLBOX_API_KEY": request.secrets["TOOLBOX_API_KEY"],
+        },
+    )
+    result = deploy(request, path, values={})
+
+    assert result.of_type("Secret") == []
+    partial = secret_arn("toolbox-api-key")
+    [_, secrets] = policy(result.one("RolePolicy"))["Statement"]
+    assert secrets["Resource"] == sorted([full, f"{partial}-??????"])
+    variables = function_of(result)["environment"]["variables"]
+    assert json.loads(variables["MCP_DEPLOY_SECRET_ARNS"]) == {
+        "MCP_AUTH_TOKEN": full,
+        "TOOLBOX_API_KEY": partial,
+    }
+    # prod: reserved 10, provisioned 2 on the alias
+    assert function_of(result)["reservedConcurrentExecutions"] == 10
+    provisioned = result.one("ProvisionedConcurrencyConfig").inputs
+    assert provisioned == {
+        "functionName": "toolbox-prod",
+        "qualifier": "prod",
+        "provisionedConcurrentExecutions": 2,
+    }
+
+
+def test_a_gcp_secret_is_refused(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path, "prod")
+    with pytest.raises(OperationError, match="MCP_AUTH_TOKEN: a gcp-sm reference"):
+        deploy(request, path, values={})
+
+
+def test_a_secret_in_another_region_is_refused(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    elsewhere = "arn:aws:secretsmanager:us-east-1:123456789012:secret:key"
+    request = dataclasses.replace(
+        request, secrets={**request.secrets, "TOOLBOX_API_KEY": f"aws-sm://{elsewhere}"}
+    )
+    values = {"MCP_AUTH_TOKEN": "x"}
+    with pytest.raises(OperationError, match=r"in the function's region \(eu-west-1\)"):
+        deploy(request, path, values)
+
+
+def test_iam_auth_uses_an_aws_iam_url_and_no_public_permission(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    request = dataclasses.replace(request, auth={"mode": "iam"})
+    result = deploy(request, path)
+
+    assert result.one("FunctionUrl").inputs["authorizationType"] == "AWS_IAM"
+    assert result.of_type("Permission") == []
+
+
+def test_longest_names_fit_aws_limits(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    server, environment = "s" * 31 + "1", "e" * 15 + "2"  # the spec's maxima: 32 and 16
+    request = dataclasses.replace(request, server=server, environment=environment)
+    result = deploy(request, path)
+
+    name = f"{server}-{environment}"
+    assert len(name) == 49
+    function = function_of(result)
+    assert function["name"] == name and len(name) <= 64
+    role = result.one("Role").inputs["name"]
+    assert role == f"{name}-lambda" and len(role) <= 64
+    assert result.one("Alias").inputs["name"] == environment
+    assert result.one("LogGroup").inputs["name"] == f"/aws/lambda/{name}"
+    for secret in result.of_type("Secret"):
+        assert len(secret.inputs["name"]) <= 512
+    for resource in result.resources:
+        if "tags" in resource.inputs:
+            assert all(len(value) <= 256 for value in resource.inputs["tags"].values())
+
+
+def test_fitted_names_stay_unique_and_within_the_limit() -> None:
+    from stacks.aws_lambda import fitted
+
+    long_a, long_b = "a" * 70 + "-x", "a" * 70 + "-y"
+    assert fitted("short", 64) == "short"
+    assert len(fitted(long_a, 64)) == 64
+    assert fitted(long_a, 64) != fitted(long_b, 64)
+    assert fitted(long_a, 64) == fitted(long_a, 64)
+
+
+def test_secret_values_never_reach_a_plain_input_or_output(tmp_path: Path) -> None:
+    """Canary leak detector. The mock monitor hands `new_resource` the inputs with Pulumi's
+    secret markers kept (values from `Output.secret` arrive wrapped), so a canary found
+    outside a marker is a plaintext leak into state; the positive control shows the detector
+    sees the values where they belong."""
+    request, path = example_request(tmp_path)
+    result = deploy(request, path)
+
+    leaks = [
+        (r.type, r.name)
+        for r in result.resources
+        if any(CANARY in str(part) for part in plain_parts(r.inputs))
+    ]
+    assert leaks == []
+    protected = sorted(
+        str(part)
+        for r in result.resources
+        for part in secret_parts(r.inputs)
+        if CANARY in str(part)
+    )
+    assert protected == sorted(SECRET_VALUES.values())
+    assert all(
+        r.type == "aws:secretsmanager/secretVersion:SecretVersion"
+        for r in result.resources
+        if list(secret_parts(r.inputs))
+    )
+    assert CANARY not in json.dumps(result.outputs)
+    assert CANARY not in json.dumps(request.to_dict())
+
+
+def test_the_zip_must_be_the_requested_artifact(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    path.write_bytes(path.read_bytes() + b"tampered")
+    with pytest.raises(OperationError, match="is not the requested artifact"):
+        deploy(request, path)
+
+
+def test_zips_over_the_direct_upload_limit_are_refused(tmp_path: Path) -> None:
+    request, _ = example_request(tmp_path)
+    big = tmp_path / "big.zip"
+    with big.open("wb") as stream:
+        stream.truncate(50 * 1024 * 1024 + 1)  # sparse: no 50 MB written
+    with pytest.raises(OperationError, match="at most 50 MB"):
+        deploy(request, big)
+
+
+def test_secret_values_must_match_the_declared_sources(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    with pytest.raises(OperationError, match="missing: TOOLBOX_API_KEY; not declared as"):
+        deploy(request, path, {"MCP_AUTH_TOKEN": "x", "OTHER": "y"})
+
+
+def test_unknown_target_has_no_program() -> None:
+    with pytest.raises(KeyError, match="no Pulumi program for target 'nowhere'"):
+        program_for("nowhere")
+
+
+def test_the_registry_imports_no_provider_sdk_until_asked() -> None:
+    code = (
+        "import sys, stacks; names = stacks.program_names(); "
+        "print(names, sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "['lambda'] []"
