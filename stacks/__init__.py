@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from orchestrator.deploy.request import DeploymentRequest
 
 # target name -> module (in this package) that defines `program`
-_PROGRAMS: Mapping[str, str] = {"lambda": "aws_lambda"}
+_PROGRAMS: Mapping[str, str] = {"cloudrun": "cloudrun", "lambda": "aws_lambda"}
 
 
 class Program(Protocol):

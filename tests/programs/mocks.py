@@ -17,6 +17,8 @@ from pulumi.runtime import rpc
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
+GCP_PROJECT = "acme-mcp"
+RUN_HASH = "abc123xyz"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,16 @@ class Mocks(pulumi.runtime.Mocks):
                     "functionUrl": f"https://abc123.lambda-url.{REGION}.on.aws/",
                     "urlId": "abc123",
                 }
+            case "gcp:serviceaccount/account:Account":
+                email = f"{inputs['accountId']}@{GCP_PROJECT}.iam.gserviceaccount.com"
+                computed = {"email": email, "member": f"serviceAccount:{email}", "name": email}
+            case "gcp:secretmanager/secret:Secret":
+                path = f"projects/{GCP_PROJECT}/secrets/{inputs['secretId']}"
+                return path, {**inputs, "name": path}
+            case "gcp:secretmanager/secretVersion:SecretVersion":
+                computed = {"version": "1", "name": f"{inputs.get('secret')}/versions/1"}
+            case "gcp:cloudrunv2/service:Service":
+                computed = {"uri": f"https://{name}-{RUN_HASH}-ew.a.run.app"}
         return f"{args.name}-id", {**inputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], None]:

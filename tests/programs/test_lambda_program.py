@@ -373,4 +373,4 @@ def test_the_registry_imports_no_provider_sdk_until_asked() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert proc.stdout.strip() == "['lambda'] []"
+    assert proc.stdout.strip() == "['cloudrun', 'lambda'] []"
