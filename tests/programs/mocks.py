@@ -102,8 +102,18 @@ class Run:
         return found
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's runtime asks for the current event loop; an earlier `asyncio.run` (in another
+    test of the same session) leaves none set, so set a fresh one then."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run(program: Callable[[], dict[str, Any]]) -> Run:
     """Run `program` under fresh mocks; raise what it raises."""
+    _ensure_event_loop()
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, preview=False)
     result = Run(mocks.resources)
