@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,15 +191,21 @@ def session_token(pid: int) -> str:
 def attack(ports: list[int], token: str, arn: str, prefix: list[str], url: str) -> dict[str, Any]:
     """Run ATTACK as another process; once its requests are out, call the function three
     times as a real caller would (each answer must be the function's own)."""
-    attacker = subprocess.Popen(
-        [*prefix, sys.executable, "-I", "-c", ATTACK, json.dumps(ports), token, "5", arn],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert attacker.stdout is not None
-    assert attacker.stdout.readline().strip() == "sent"
-    answers = [real_call(url, f"/real-{n}") for n in range(3)]
-    output, _ = attacker.communicate(timeout=60)
+    with tempfile.TemporaryFile() as errors:  # (a file: a second pipe would race stdout)
+        attacker = subprocess.Popen(
+            [*prefix, sys.executable, "-I", "-c", ATTACK, json.dumps(ports), token, "5", arn],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        assert attacker.stdout is not None
+        assert attacker.stdout.readline().strip() == "sent"
+        answers = [real_call(url, f"/real-{n}") for n in range(3)]
+        output = attacker.stdout.read()  # the same buffered reader: nothing read ahead is lost
+        code = attacker.wait(60)
+        errors.seek(0)
+        said = errors.read().decode(errors="replace")
+    assert output.strip(), f"the attacker said nothing (exit {code}): {said}"
     results: dict[str, Any] = json.loads(output)
     expected = [{"real": True, "path": f"/real-{n}"} for n in range(3)]
     assert [{k: a.get(k) for k in ("real", "path")} for a in answers] == expected, results
