@@ -38,6 +38,7 @@ import pulumi_aws as aws
 
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import OperationError
+from stacks._secrets import check_secret_values
 
 HANDLER = "mcp_deploy_lambda.handler"
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
@@ -243,16 +244,7 @@ def _secrets(
     `env:`/`file:` sources become a Secrets Manager secret each (deleted without a recovery
     window on destroy: its source of truth is the supplied value), `aws-sm://` ones are used
     in place, `gcp-sm://` ones are refused. Values come only from `secret_values`."""
-    declared_local = {n for n, ref in request.secrets.items() if ref.startswith(("env:", "file:"))}
-    missing = sorted(declared_local - set(secret_values))
-    extra = sorted(set(secret_values) - declared_local)
-    if missing or extra:
-        raise OperationError(
-            "the secret values do not match the request's env:/file: secrets"
-            + (f"; missing: {', '.join(missing)}" if missing else "")
-            + (f"; not declared as env:/file: {', '.join(extra)}" if extra else ""),
-            hint="the engine must read exactly the env:/file: secrets of the request",
-        )
+    declared_local = check_secret_values(request, secret_values)
     arns: dict[str, pulumi.Input[str]] = {}
     versions: list[pulumi.Resource] = []
     for secret, ref in sorted(request.secrets.items()):

@@ -38,6 +38,7 @@ import pulumi_gcp as gcp
 
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import OperationError
+from stacks._secrets import check_secret_values
 
 PORT = 8080
 MAX_SERVICE_NAME = 49
@@ -201,16 +202,7 @@ def _secrets(
     service must wait for (each created version and each accessor grant). `env:`/`file:`
     sources become a Secret Manager secret each, `gcp-sm://` ones are used in place at their
     pinned version, `aws-sm://` ones are refused. Values come only from `secret_values`."""
-    declared_local = {n for n, ref in request.secrets.items() if ref.startswith(("env:", "file:"))}
-    missing = sorted(declared_local - set(secret_values))
-    extra = sorted(set(secret_values) - declared_local)
-    if missing or extra:
-        raise OperationError(
-            "the secret values do not match the request's env:/file: secrets"
-            + (f"; missing: {', '.join(missing)}" if missing else "")
-            + (f"; not declared as env:/file: {', '.join(extra)}" if extra else ""),
-            hint="the engine must read exactly the env:/file: secrets of the request",
-        )
+    declared_local = check_secret_values(request, secret_values)
     refs: dict[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = {}
     needed: list[pulumi.Resource] = []
     for secret, ref in sorted(request.secrets.items()):

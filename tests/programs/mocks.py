@@ -8,7 +8,8 @@ outputs with their secretness.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,3 +161,33 @@ def secret_parts(value: Any) -> Iterator[Any]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from secret_parts(item)
+
+
+def assert_no_leak(
+    result: Run,
+    request: Any,
+    canary: str,
+    values: Mapping[str, str],
+    secret_version_type: str,
+) -> None:
+    """The canary leak detector: `canary` (in every value of `values`) appears in no plain
+    input of any resource, in no stack output and not in the request; every value appears under
+    a secret marker, and only resources of `secret_version_type` take a secret input at all."""
+    leaks = [
+        (r.type, r.name)
+        for r in result.resources
+        if any(canary in str(part) for part in plain_parts(r.inputs))
+    ]
+    assert leaks == []
+    protected = sorted(
+        str(part)
+        for r in result.resources
+        for part in secret_parts(r.inputs)
+        if canary in str(part)
+    )
+    assert protected == sorted(values.values())
+    assert all(
+        r.type == secret_version_type for r in result.resources if list(secret_parts(r.inputs))
+    )
+    assert canary not in json.dumps(result.outputs)
+    assert canary not in json.dumps(request.to_dict())
