@@ -120,6 +120,9 @@ class OperationError(Exception):
     output worth showing (never secret values).
     """
 
+    # The command line's exit code for this failure (docs/cli.md lists them).
+    exit_code: int = 1
+
     def __init__(self, message: str, hint: str | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -137,3 +140,11 @@ class OperationError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": False, "error": self.message, "hint": self.hint, "detail": self.detail}
+
+
+class BusyError(OperationError):
+    """The operation could not start because another one holds what it needs (a cloud stack
+    locked by another update): nothing was changed, and retrying later may succeed. Exit 75
+    (EX_TEMPFAIL)."""
+
+    exit_code = 75

@@ -50,6 +50,16 @@ def _no_public_registry() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_pulumi_downloads() -> Iterator[None]:
+    """A Pulumi CLI started by a test never downloads a plugin or checks for updates (both
+    would reach the internet): programs that need a provider plugin fail at once instead."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
+        patch.setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _reset_output_mode() -> Iterator[None]:
     OutputMode.json = False

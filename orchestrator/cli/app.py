@@ -93,7 +93,7 @@ def run(args: list[str]) -> int:
         return EXIT_INPUT
     except OperationError as error:
         emit_operation_error(error)
-        return EXIT_FAILED
+        return error.exit_code
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 # Engine kind -> the module whose `make_engine(paths, **settings)` builds it.
-ENGINES: Mapping[str, str] = {"local": "orchestrator.local.engine"}
+ENGINES: Mapping[str, str] = {
+    "local": "orchestrator.local.engine",
+    "pulumi": "orchestrator.pulumi.engine",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class Engine(Protocol):
     """Deploys requests of one environment kind."""
 
     kind: str
+    # True when the engine deploys from a registry (a cloud pulls the image): the flow
+    # publishes the artifact to its target's destination first.
+    needs_published_artifacts: bool
 
     def check(
         self, environment: str, target: str, options: TargetOptions, secrets: Mapping[str, str]
@@ -114,6 +120,20 @@ class HasLogs(Protocol):
 
 
 @runtime_checkable
+class KeepsRecords(Protocol):
+    """An engine that keeps the deployment record where other machines can read it (a cloud
+    stack's outputs and tags)."""
+
+    def attach_record(self, record: Mapping[str, Any]) -> None:
+        """The record (status `applying`) of the next `apply`, kept with what it deploys."""
+        ...
+
+    def keep_status(self, environment: str, target: str, status: str) -> None:
+        """The deployment's status after its smoke test (`verified`, `failed`, …)."""
+        ...
+
+
+@runtime_checkable
 class RunsForeground(Protocol):
     """An engine that can run a request attached to the terminal (`mcp-deploy run`)."""
 
@@ -126,10 +146,8 @@ def engine_for(kind: str, paths: ProjectPaths, **settings: Any) -> Engine:
     if module_name is None:
         raise input_error(
             "--env",
-            f"environments of kind '{kind}' deploy through the Pulumi engine, which this "
-            "version of mcp-deploy does not include yet",
-            "deploy to an environment of kind local (e.g. --env local), or set "
-            f'kind = "local" on the environment; engines here: {", ".join(ENGINES)}',
+            f"this version of mcp-deploy has no engine for environments of kind '{kind}'",
+            f"engines here: {', '.join(ENGINES)}",
         )
     module = importlib.import_module(module_name)
     engine: Engine = module.make_engine(paths, **settings)

@@ -59,6 +59,7 @@ class LocalEngine:
     server's MCP path, for the URL of a deployment found without its state file."""
 
     kind = "local"
+    needs_published_artifacts = False
 
     def __init__(
         self, paths: ProjectPaths, port: int | None = None, mcp_path: str = "/mcp"
