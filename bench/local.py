@@ -71,7 +71,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import _common  # noqa: E402
-from orchestrator.deploy import flow  # noqa: E402
+from orchestrator.deploy import flow, gate  # noqa: E402
 from orchestrator.environments import Overrides  # noqa: E402
 from orchestrator.local.engine import LocalEngine, runtime_for  # noqa: E402
 from orchestrator.paths import ProjectPaths  # noqa: E402
@@ -232,7 +232,7 @@ def prepare(loaded: Any, target: str, overrides: Overrides, progress: Any, port:
     through `flow.plan`), made runnable by the local engine."""
     request = flow.plan(loaded, "local", target, overrides, progress).request
     launch = LocalEngine(ProjectPaths(loaded.root)).launch(request, port)
-    return Prepared(runtime_for(target), launch, flow.environment_token(loaded, "local"))
+    return Prepared(runtime_for(target), launch, gate.environment_token(loaded, "local"))
 
 
 @dataclass

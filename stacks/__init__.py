@@ -24,7 +24,19 @@ if TYPE_CHECKING:
     from orchestrator.deploy.request import DeploymentRequest
 
 # target name -> module (in this package) that defines `program`
-_PROGRAMS: Mapping[str, str] = {"cloudrun": "cloudrun", "lambda": "aws_lambda"}
+_PROGRAMS: Mapping[str, str] = {
+    "cloudrun": "cloudrun",
+    "lambda": "aws_lambda",
+    "workers": "workers",
+}
+
+# target name -> the environment variables its provider reads credentials and settings from
+# (glob patterns): the only cloud variables the Pulumi CLI and its plugins are given.
+_PROVIDER_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {
+    "cloudrun": ("GOOGLE_*", "CLOUDSDK_*", "GCLOUD_*"),
+    "lambda": ("AWS_*",),
+    "workers": ("CLOUDFLARE_*",),
+}
 
 
 class Program(Protocol):
@@ -55,3 +67,9 @@ def program_for(target: str) -> Program:
     module = importlib.import_module(f"{__name__}.{_PROGRAMS[target]}")
     program: Program = module.program
     return program
+
+
+def provider_environment(target: str) -> tuple[str, ...]:
+    """Glob patterns of the environment variables `target`'s provider reads (credentials,
+    region, endpoints); nothing for an unknown target."""
+    return _PROVIDER_ENVIRONMENT.get(target, ())

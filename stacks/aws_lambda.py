@@ -4,31 +4,41 @@
 with an explicit `aws.Provider` in the request's region passed to every resource (no ambient
 config), for the name `{server}-{environment}` (at most 49 characters with the spec's limits):
 - the log group `/aws/lambda/{name}` (retention: 14 days);
-- an execution role trusted by lambda.amazonaws.com, with one inline policy of least privilege:
-  logs:CreateLogStream/PutLogEvents on that log group only, secretsmanager:GetSecretValue on the
-  declared secrets only (an `aws-sm://` ARN without the 6-character random suffix gets
-  `-??????`). kms:Decrypt is never granted: the request names no customer key (yet);
-- per `env:`/`file:` secret, a Secrets Manager secret `mcp-deploy/{server}/{env}/{NAME}` and a
-  version whose value is `Output.secret(value)`; `aws-sm://` secrets are used where they are;
+- an execution role trusted by lambda.amazonaws.com, with one inline policy of least privilege
+  (`stacks._aws_policy`): logs:CreateLogStream/PutLogEvents on that log group only,
+  secretsmanager:GetSecretValue on the declared secrets only (an `aws-sm://` ARN without the
+  6-character random suffix gets `-??????`) and, when `targets.lambda.secrets_kms_key` names a
+  customer managed key and there are secrets, kms:Decrypt on exactly that key with the
+  condition kms:ViaService = secretsmanager.{region}.amazonaws.com;
+- per `env:`/`file:` secret, a Secrets Manager secret `mcp-deploy/{server}/{env}/{NAME}`
+  (encrypted with `secrets_kms_key` when set) and a version whose value is
+  `Output.secret(value)`; `aws-sm://` secrets are used where they are;
+- when `targets.lambda.artifact_bucket` is set, or the zip is over the 50 MB of a direct
+  upload, the S3 object `mcp-deploy/{server}/{sha256 hex}.zip` in that bucket (the bucket is not
+  created here; the object is kept on delete, as stacks share it by digest), uploaded with a
+  SHA256 checksum, which the function then takes through `s3_bucket`/`s3_key`;
 - the function from the zip (`code_sha256` = base64 of the digest's raw sha256, so the digest is
-  Lambda's CodeSha256), published, with `request.config` and `MCP_DEPLOY_SECRET_ARNS` (JSON NAME
-  -> ARN, which the shim reads at cold start) as its environment: ARNs, never values;
+  Lambda's CodeSha256), published, SnapStart on published versions when `snap_start` is set,
+  with `request.config` and `MCP_DEPLOY_SECRET_ARNS` (JSON NAME -> ARN, which the shim reads at
+  cold start) as its environment: ARNs, never values;
 - the alias `{environment}` on the published version, provisioned concurrency on it when asked,
   and a Function URL on it (AWS_IAM for auth mode `iam`, else NONE with the two permissions a
   public URL needs: lambda:InvokeFunctionUrl and lambda:InvokeFunction via the URL).
 Everything that takes tags gets `mcp-deploy:server`, `mcp-deploy:environment`,
 `mcp-deploy:digest`. Outputs: `url`, `function_name`, `version`, `alias_arn`, `log_group`.
 
-The only I/O is reading the zip at `artifact_path`: its sha256 must be the request's digest
-and it must fit a direct upload (50 MB); S3 upload of larger zips is not done here.
+Before anything is declared, the request is checked against Lambda's limits
+(`stacks._aws_lambda_limits`), each refusal an `OperationError` naming the option or limit: the
+zip's sha256 must be the request's digest, over 50 MB it needs `artifact_bucket`, unzipped it
+must fit 250 MB; the environment variables must fit 4 KB; `snap_start` needs Python 3.12 or
+later; secrets must be `env:`, `file:` or `aws-sm://` in the function's region; a KMS key must
+be in the function's region. The only I/O is reading the zip at `artifact_path`.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,20 +48,27 @@ import pulumi_aws as aws
 
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import OperationError
+from stacks._aws_lambda_limits import CheckedZip, check_environment, checked_zip
+from stacks._aws_policy import (
+    SECRET_ARN,
+    TRUST_POLICY,
+    KmsKey,
+    execution_policy,
+    partition,
+    secret_resource,
+)
 from stacks._secrets import check_secret_values
+
+__all__ = ["TRUST_POLICY", "execution_policy", "fitted", "program", "secret_resource"]
 
 HANDLER = "mcp_deploy_lambda.handler"
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 LOG_RETENTION_DAYS = 14
-# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
-MAX_DIRECT_UPLOAD = 50 * 1024 * 1024
+SNAP_START_PYTHON = (3, 12)
 MAX_FUNCTION_NAME = 64
 MAX_ROLE_NAME = 64
 MAX_SECRET_NAME = 512
 MAX_ALIAS_NAME = 128
-# arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME[-XXXXXX]
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{12}:secret:(.+)$")
-_RANDOM_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 
 
 def program(
@@ -62,8 +79,17 @@ def program(
     artifact_path: str,
 ) -> dict[str, Any]:
     """Declare the resources of `request` (see the module doc); return the stack outputs."""
-    code_sha256 = _checked_zip(request, Path(artifact_path))
+    options = request.options
     region = _region(request)
+    _check_snap_start(request)
+    kms_value = options.get("secrets_kms_key")
+    kms_key = None if kms_value is None else KmsKey.parse(str(kms_value), region)
+    bucket_value = options.get("artifact_bucket")
+    bucket = None if bucket_value is None else str(bucket_value)
+    code = checked_zip(request, Path(artifact_path), bucket)
+    references = _secret_references(request, secret_values, region)
+    check_environment(_planned_environment(request, references, region))
+
     name = fitted(f"{request.server}-{request.environment}", MAX_FUNCTION_NAME)
     tags = {
         "mcp-deploy:server": request.server,
@@ -80,7 +106,7 @@ def program(
         tags=tags,
         opts=opts,
     )
-    secret_arns, versions = _secrets(request, secret_values, region, tags, opts)
+    secret_arns, versions = _secrets(request, secret_values, references, kms_key, tags, opts)
     role = aws.iam.Role(
         f"{name}-role",
         name=fitted(f"{name}-lambda", MAX_ROLE_NAME),
@@ -93,23 +119,23 @@ def program(
         role=role.id,
         name="mcp-deploy",
         policy=pulumi.Output.all(log_group.arn, *secret_arns.values()).apply(
-            lambda arns: json.dumps(execution_policy(arns[0], arns[1:]), sort_keys=True)
+            lambda arns: json.dumps(execution_policy(arns[0], arns[1:], kms_key), sort_keys=True)
         ),
         opts=opts,
     )
-    options = request.options
     variables: dict[str, pulumi.Input[str]] = dict(sorted(request.config.items()))
     if secret_arns:
         variables[SECRET_ARNS_VARIABLE] = pulumi.Output.all(**secret_arns).apply(
             lambda arns: json.dumps(arns, sort_keys=True)
         )
     reserved = options.get("reserved_concurrency")
+    code_args = _code(request, artifact_path, code, bucket, name, tags, opts)
     function = aws.lambda_.Function(
         f"{name}-function",
         name=name,
         role=role.arn,
-        code=pulumi.FileArchive(artifact_path),
-        code_sha256=code_sha256,
+        **code_args,
+        code_sha256=code.code_sha256,
         runtime=f"python{request.python}",
         handler=HANDLER,
         architectures=[str(options["arch"])],
@@ -120,6 +146,11 @@ def program(
         ),
         reserved_concurrent_executions=None if reserved is None else int(reserved),
         environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
+        snap_start=(
+            aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions")
+            if options.get("snap_start")
+            else None
+        ),
         publish=True,
         tags=tags,
         # the log group, the policy and each secret's value exist before the first cold start
@@ -172,56 +203,12 @@ def program(
             opts=opts,
         )
     return {
-        "url": url.function_url,
+        "url": url.function_url.apply(lambda base: base.rstrip("/") + request.mcp_path),
         "function_name": function.name,
         "version": function.version,
         "alias_arn": alias.arn,
         "log_group": log_group.name,
     }
-
-
-TRUST_POLICY: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
-def execution_policy(log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:
-    """The function's inline policy: write to its own log group, read its own secrets."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "Logs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [f"{log_group_arn}:*"],
-        }
-    ]
-    if secret_arns:
-        statements.append(
-            {
-                "Sid": "Secrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": sorted(secret_resource(arn) for arn in secret_arns),
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def secret_resource(arn: str) -> str:
-    """The IAM resource for a secret ARN: a partial ARN (no `-XXXXXX` random suffix) matches
-    the real one only with `-??????`. A name that itself ends in `-` and six letters or digits
-    is taken as complete (AWS documents the same ambiguity); such a grant fails closed."""
-    match = _SECRET_ARN.match(arn)
-    if match and not _RANDOM_SUFFIX.search(match.group(2)):
-        return f"{arn}-??????"
-    return arn
 
 
 def fitted(name: str, limit: int) -> str:
@@ -232,58 +219,127 @@ def fitted(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
-def _secrets(
+def artifact_key(request: DeploymentRequest, hexdigest: str) -> str:
+    """The S3 key of a zip: by server and digest, so every environment (and every stack) that
+    deploys the same zip shares one object."""
+    return f"mcp-deploy/{request.server}/{hexdigest}.zip"
+
+
+def _code(
     request: DeploymentRequest,
-    secret_values: Mapping[str, str],
-    region: str,
+    artifact_path: str,
+    code: CheckedZip,
+    bucket: str | None,
+    name: str,
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
-) -> tuple[dict[str, pulumi.Input[str]], list[pulumi.Resource]]:
-    """Secret NAME -> ARN for every declared secret, and the versions that carry the values.
+) -> dict[str, Any]:
+    """The function's code arguments: the zip itself, or (with a bucket) the S3 object that
+    this declares, uploaded with a SHA256 checksum and kept when a stack lets go of it."""
+    if bucket is None:
+        return {"code": pulumi.FileArchive(artifact_path)}
+    stored = aws.s3.BucketObjectv2(
+        f"{name}-code",
+        bucket=bucket,
+        key=artifact_key(request, code.hexdigest),
+        source=pulumi.FileAsset(artifact_path),
+        checksum_algorithm="SHA256",
+        content_type="application/zip",
+        tags=dict(tags),
+        # the key is shared by every stack deploying this digest (promotion): none deletes it
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True)),
+    )
+    return {"s3_bucket": stored.bucket, "s3_key": stored.key}
 
-    `env:`/`file:` sources become a Secrets Manager secret each (deleted without a recovery
-    window on destroy: its source of truth is the supplied value), `aws-sm://` ones are used
-    in place, `gcp-sm://` ones are refused. Values come only from `secret_values`."""
+
+def _stored_name(request: DeploymentRequest, secret: str) -> str:
+    """The Secrets Manager name of a secret the program creates."""
+    return fitted(f"mcp-deploy/{request.server}/{request.environment}/{secret}", MAX_SECRET_NAME)
+
+
+def _secret_references(
+    request: DeploymentRequest, secret_values: Mapping[str, str], region: str
+) -> dict[str, str | None]:
+    """Secret NAME -> the ARN it references (`aws-sm://`, which must be in `region`), or None
+    for an `env:`/`file:` secret the program creates (whose value must be in `secret_values`).
+    Any other source is refused. Declares nothing."""
     declared_local = check_secret_values(request, secret_values)
-    arns: dict[str, pulumi.Input[str]] = {}
-    versions: list[pulumi.Resource] = []
+    references: dict[str, str | None] = {}
     for secret, ref in sorted(request.secrets.items()):
         if ref.startswith("aws-sm://"):
             arn = ref[len("aws-sm://") :]
-            match = _SECRET_ARN.match(arn)
+            match = SECRET_ARN.match(arn)
             if match is None or match.group(1) != region:
                 raise OperationError(
                     f"secret {secret}: the Secrets Manager ARN must be in the function's "
                     f"region ({region})",
                     hint="replicate the secret to that region and reference the replica",
                 )
-            arns[secret] = arn
+            references[secret] = arn
         elif secret in declared_local:
-            stored = aws.secretsmanager.Secret(
-                f"{request.server}-{request.environment}-secret-{secret}",
-                name=fitted(
-                    f"mcp-deploy/{request.server}/{request.environment}/{secret}",
-                    MAX_SECRET_NAME,
-                ),
-                recovery_window_in_days=0,
-                tags=dict(tags),
-                opts=opts,
-            )
-            versions.append(
-                aws.secretsmanager.SecretVersion(
-                    f"{request.server}-{request.environment}-secret-{secret}-value",
-                    secret_id=stored.id,
-                    secret_string=pulumi.Output.secret(secret_values[secret]),
-                    opts=opts,
-                )
-            )
-            arns[secret] = stored.arn
+            references[secret] = None
         else:
             scheme = ref.split(":", 1)[0]
             raise OperationError(
                 f"secret {secret}: a {scheme} reference cannot reach a Lambda function",
                 hint="use env:, file: or aws-sm:// for this environment's Lambda secrets",
             )
+    return references
+
+
+def _planned_environment(
+    request: DeploymentRequest, references: Mapping[str, str | None], region: str
+) -> dict[str, str]:
+    """The function's environment as it will be, with the ARNs of secrets not yet created
+    written at their final length (12-digit account, 6-character random suffix)."""
+    variables = dict(request.config)
+    if references:
+        prefix = f"arn:{partition(region)}:secretsmanager:{region}:{'0' * 12}:secret:"
+        arns = {
+            secret: arn or f"{prefix}{_stored_name(request, secret)}-XXXXXX"
+            for secret, arn in references.items()
+        }
+        variables[SECRET_ARNS_VARIABLE] = json.dumps(arns, sort_keys=True)
+    return variables
+
+
+def _secrets(
+    request: DeploymentRequest,
+    secret_values: Mapping[str, str],
+    references: Mapping[str, str | None],
+    kms_key: KmsKey | None,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[dict[str, pulumi.Input[str]], list[pulumi.Resource]]:
+    """Secret NAME -> ARN for every declared secret, and the versions that carry the values.
+
+    Referenced ARNs are used in place; each `env:`/`file:` secret becomes a Secrets Manager
+    secret (encrypted with `kms_key` when one is named; deleted without a recovery window on
+    destroy: its source of truth is the supplied value). Values come only from
+    `secret_values`."""
+    arns: dict[str, pulumi.Input[str]] = {}
+    versions: list[pulumi.Resource] = []
+    for secret, arn in sorted(references.items()):
+        if arn is not None:
+            arns[secret] = arn
+            continue
+        stored = aws.secretsmanager.Secret(
+            f"{request.server}-{request.environment}-secret-{secret}",
+            name=_stored_name(request, secret),
+            kms_key_id=None if kms_key is None else kms_key.arn,
+            recovery_window_in_days=0,
+            tags=dict(tags),
+            opts=opts,
+        )
+        versions.append(
+            aws.secretsmanager.SecretVersion(
+                f"{request.server}-{request.environment}-secret-{secret}-value",
+                secret_id=stored.id,
+                secret_string=pulumi.Output.secret(secret_values[secret]),
+                opts=opts,
+            )
+        )
+        arns[secret] = stored.arn
     return arns, versions
 
 
@@ -297,24 +353,19 @@ def _region(request: DeploymentRequest) -> str:
     return str(region)
 
 
-def _checked_zip(request: DeploymentRequest, path: Path) -> str:
-    """base64 of the zip's raw sha256, after checking it is the request's artifact and that
-    it fits a direct upload."""
-    size = path.stat().st_size
-    if size > MAX_DIRECT_UPLOAD:
+def _check_snap_start(request: DeploymentRequest) -> None:
+    """SnapStart exists for Python 3.12 and later only (the options cannot see
+    server.python, so this is the program's check)."""
+    if not request.options.get("snap_start"):
+        return
+    try:
+        version = tuple(int(part) for part in request.python.split(".")[:2])
+    except ValueError:
+        version = (0, 0)
+    if version < SNAP_START_PYTHON:
         raise OperationError(
-            f"the Lambda zip is {size / 2**20:.1f} MB; a direct upload allows at most "
-            f"{MAX_DIRECT_UPLOAD // 2**20} MB (zipped)",
-            hint="upload through S3 is not supported yet: shrink the package or deploy to "
-            "Cloud Run",
+            f"targets.lambda.snap_start needs Python 3.12 or later; server.python is "
+            f"{request.python}",
+            hint='set server.python = "3.12" (or later), or turn targets.lambda.snap_start off '
+            "for this environment",
         )
-    sha = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            sha.update(block)
-    if f"sha256:{sha.hexdigest()}" != request.artifact.digest:
-        raise OperationError(
-            f"{path} is not the requested artifact ({request.artifact.digest})",
-            hint="the engine must pass the stored zip of the request's digest",
-        )
-    return base64.b64encode(sha.digest()).decode()

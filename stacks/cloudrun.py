@@ -139,13 +139,19 @@ def program(
             ),
             max_instance_request_concurrency=concurrency,
             timeout=f"{int(options.get('timeout', 300))}s",
+            # below 1 cpu Cloud Run requires the first generation execution environment
+            execution_environment="EXECUTION_ENVIRONMENT_GEN1" if cpu < 1 else None,
             labels=labels,
             containers=[
                 gcp.cloudrunv2.ServiceTemplateContainerArgs(
                     image=image,
                     ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=PORT),
                     resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                        limits={"cpu": f"{cpu:g}", "memory": str(options.get("memory", "512Mi"))}
+                        limits={"cpu": f"{cpu:g}", "memory": str(options.get("memory", "512Mi"))},
+                        # cpu only while a request is served (billed per request): what
+                        # `gcloud run deploy` does, and the only mode that allows cpu below 1
+                        cpu_idle=True,
+                        startup_cpu_boost=True,
                     ),
                     envs=variables,
                 )

@@ -70,6 +70,12 @@ def deploy(
 @click.command()
 @click.option("--target", help=TARGET_HELP)
 @click.option("--env", "environment", default="local", help=ENV_HELP)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Cloud environments: run the target's Pulumi program under the mock runtime "
+    "(no Pulumi CLI, no credentials) and show the resources it declares.",
+)
 @layer_options
 @json_option
 @click.pass_context
@@ -77,6 +83,7 @@ def plan(
     ctx: click.Context,
     target: str | None,
     environment: str,
+    offline: bool,
     config_flags: list[tuple[str, str]],
     option_flags: list[tuple[str, str]],
     as_json: bool,
@@ -84,12 +91,37 @@ def plan(
     """Show the deployment request for ENV and what its engine would change, changing nothing.
 
     The request names the artifact by digest (built first when the store lacks it) and the
-    secrets by reference; no secret value is read or shown.
+    secrets by reference. For a cloud environment the plan is a Pulumi preview (it reads the
+    env:/file: secret values, and shows none); with --offline, the resources and inputs the
+    program would declare, secrets as [secret], no secret value read.
     """
     from orchestrator.cli.render import progress_reporter
     from orchestrator.deploy import flow
 
     loaded = load(ctx)
+    if offline:
+        with progress_reporter(enabled=not as_json) as progress:
+            request, offline_plan, warnings = flow.plan_offline(
+                loaded, environment, target, overrides(config_flags, option_flags), progress
+            )
+        if as_json:
+            emit_json(
+                {
+                    "ok": True,
+                    "offline": True,
+                    "request": request.to_dict(),
+                    "request_hash": request.request_hash,
+                    **offline_plan.to_dict(),
+                    "warnings": warnings,
+                }
+            )
+            return
+        from orchestrator.cli.plan_render import render_offline_plan
+
+        render_offline_plan(request, offline_plan)
+        for warning in warnings:
+            click.echo(f"  warning   {warning}", err=True)
+        return
     with progress_reporter(enabled=not as_json) as progress:
         result = flow.plan(
             loaded, environment, target, overrides(config_flags, option_flags), progress
@@ -101,6 +133,7 @@ def plan(
                 "request": result.request.to_dict(),
                 "request_hash": result.request.request_hash,
                 "changes": [vars(change) for change in result.changes],
+                "warnings": result.warnings,
             }
         )
         return
@@ -126,6 +159,8 @@ def _render_plan(result: Plan) -> None:
         click.echo(f"  secret    {name} <- {ref}")
     for name, option in request.options.items():
         click.echo(f"  option    {name} = {option}")
+    for warning in result.warnings:
+        click.echo(f"  warning   {warning}", err=True)
 
 
 @click.command(name="run")
@@ -149,7 +184,7 @@ def run_command(
     import signal
     import threading
 
-    from orchestrator.deploy import flow
+    from orchestrator.deploy import flow, gate
 
     loaded = load(ctx)
 
@@ -159,7 +194,7 @@ def run_command(
         click.echo("  Ctrl-C to stop", err=True)
 
         def check() -> None:
-            result = flow.smoke_request(loaded, request, url)
+            result = gate.smoke_request(loaded, request, url)
             verdict = (
                 "ok: " + smoke_timings(result, loaded.spec.smoke.tool)
                 if result.ok

@@ -88,16 +88,16 @@ def smoke(
     host: str | None = None
     sdk_of: Callable[[], Mapping[str, str]] | None = None
     if target is not None:
-        from orchestrator.deploy import flow, observe
+        from orchestrator.deploy import gate, observe
 
         loaded = load(ctx)
         env_name = environment or "local"
         deployed, log_tail = observe.endpoint(loaded, target, env_name)
         url, host = deployed.url, deployed.host or None
         if deployed.artifact_digest:
-            sdk_of = flow.sdk_reader(loaded, deployed.artifact_digest)
+            sdk_of = gate.sdk_reader(loaded, deployed.artifact_digest)
         if token_env is None:
-            token = flow.environment_token(loaded, env_name)
+            token = gate.environment_token(loaded, env_name)
         settings = loaded.spec.smoke
         tool = tool or settings.tool
         arguments = arguments if arguments_json is not None else settings.arguments

@@ -40,13 +40,14 @@ def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None
     from orchestrator.build.checks import source_issues, source_warnings
     from orchestrator.environments import check_environment_name
     from orchestrator.errors import InputError
+    from orchestrator.spec.checks import spec_warnings
 
     loaded = load(ctx)
     spec = loaded.spec
     issues = source_issues(loaded)
     if issues:
         raise InputError(issues)
-    warnings = source_warnings(loaded)
+    warnings = [*source_warnings(loaded), *spec_warnings(loaded)]
     if environment is not None:
         check_environment_name(spec, environment)
     names = [environment] if environment else spec.environment_names()

@@ -74,3 +74,22 @@ def place(loaded: LoadedSpec, artifact: Artifact, progress: Progress) -> Artifac
     placed = replace(artifact, location=location)
     store.record(placed)
     return placed
+
+
+def where_placed(loaded: LoadedSpec, artifact: Artifact) -> Artifact:
+    """`artifact` with the location `place` would give it (`registry/repo@digest`), without
+    pushing; unchanged when it has a location or its target no destination. For plans."""
+    from orchestrator.build.pipeline import build_options
+    from orchestrator.oci.reference import Reference
+
+    if artifact.location is not None:
+        return artifact
+    packager = registry()[artifact.target]
+    assert isinstance(packager, Packager)
+    destination = packager.destination(
+        build_options(loaded, artifact.target), loaded.spec.server.name
+    )
+    if destination is None:
+        return artifact
+    location = str(Reference.parse(destination).with_digest(artifact.digest))
+    return replace(artifact, location=location)

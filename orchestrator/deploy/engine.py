@@ -133,6 +133,42 @@ class KeepsRecords(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource a deployment would declare: its type, logical name and inputs as shown to
+    people (secret values replaced by `[secret]`)."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "name": self.name, "inputs": self.inputs}
+
+
+@dataclass(frozen=True)
+class OfflinePlan:
+    """Every resource a deployment would declare, in order, and the outputs it would have
+    (values a cloud computes are stand-ins)."""
+
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resources": [resource.to_dict() for resource in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+@runtime_checkable
+class PlansOffline(Protocol):
+    """An engine that can show what it would deploy without reaching a cloud or reading a
+    secret value (`plan --offline`)."""
+
+    def plan_offline(self, request: DeploymentRequest) -> OfflinePlan: ...
+
+
 @runtime_checkable
 class RunsForeground(Protocol):
     """An engine that can run a request attached to the terminal (`mcp-deploy run`)."""

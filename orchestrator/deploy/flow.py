@@ -19,8 +19,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.artifacts import Artifact
-from orchestrator.deploy.artifact import build_one
-from orchestrator.deploy.engine import Change, Deployed, Engine, HasLogs, RunsForeground, engine_for
+from orchestrator.deploy.artifact import build_one, place, where_placed
+from orchestrator.deploy.engine import (
+    Change,
+    Deployed,
+    Engine,
+    HasLogs,
+    KeepsRecords,
+    OfflinePlan,
+    PlansOffline,
+    RunsForeground,
+    engine_for,
+)
+from orchestrator.deploy.gate import smoke_request
 from orchestrator.deploy.lock import deployment_lock
 from orchestrator.deploy.request import ArtifactRef, DeploymentRequest
 from orchestrator.environments import (
@@ -34,7 +45,7 @@ from orchestrator.errors import InputError, OperationError, input_error
 from orchestrator.paths import ProjectPaths
 from orchestrator.processes import deferred_interrupts, last_error
 from orchestrator.records import DeploymentRecord, RecordStore, actor, git_commit, now, record_id
-from orchestrator.smoke import SmokeResult, smoke
+from orchestrator.smoke import SmokeResult
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
 
@@ -47,6 +58,7 @@ class Plan:
 
     request: DeploymentRequest
     changes: list[Change]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,10 +73,18 @@ class Outcome:
 def environment_engine(loaded: LoadedSpec, environment: str, **settings: Any) -> Engine:
     """The engine of `environment`'s kind (`InputError` for an unknown environment, or a kind
     this version has no engine for)."""
-    check_environment_name(loaded.spec, environment)
-    kind = loaded.spec.environment_kind(environment)
-    paths = ProjectPaths(loaded.root)
-    return engine_for(kind, paths, mcp_path=loaded.spec.server.path, **settings)
+    spec = loaded.spec
+    check_environment_name(spec, environment)
+    section = spec.environment(environment)
+    return engine_for(
+        spec.environment_kind(environment),
+        ProjectPaths(loaded.root),
+        mcp_path=spec.server.path,
+        server=spec.server.name,
+        backend=section.backend,
+        secrets_provider=section.secrets_provider,
+        **settings,
+    )
 
 
 def request_for(
@@ -118,6 +138,8 @@ def _prepare(
             ]
         )
     artifact = build_one(loaded, resolved.target, progress)
+    if engine.needs_published_artifacts:
+        artifact = place(loaded, artifact, progress)
     return request_for(loaded, resolved, artifact)
 
 
@@ -132,7 +154,38 @@ def plan(
     deployed (the artifact is built when the store does not hold it yet)."""
     engine = environment_engine(loaded, environment)
     request = _prepare(loaded, engine, environment, target, overrides, progress)
-    return Plan(request, engine.plan(request))
+    return Plan(request, engine.plan(request), _guard_warnings(loaded, request))
+
+
+def _guard_warnings(loaded: LoadedSpec, request: DeploymentRequest) -> list[str]:
+    """What a deploy of `request` should say before it goes out (a public endpoint)."""
+    from orchestrator.deploy.guards import cloud_warnings
+
+    return cloud_warnings(loaded.spec, request.environment, request.target, request.options)
+
+
+def plan_offline(
+    loaded: LoadedSpec,
+    environment: str,
+    target: str | None,
+    overrides: Overrides,
+    progress: Progress,
+) -> tuple[DeploymentRequest, OfflinePlan, list[str]]:
+    """The request a deploy to the cloud environment `environment` would send, the resources
+    its engine would declare (Pulumi: the program under the mock runtime: no CLI, no
+    credentials, no secret value read, nothing pushed) and the guard rails' warnings. The
+    artifact is built when the store lacks it."""
+    engine = environment_engine(loaded, environment)
+    if not isinstance(engine, PlansOffline):
+        raise input_error(
+            "--offline",
+            f"'{environment}' is a local environment: nothing of it is in a cloud",
+            f"plan it without --offline: mcp-deploy plan --env {environment}",
+        )
+    resolved = resolve(loaded, environment, target, overrides)
+    artifact = where_placed(loaded, build_one(loaded, resolved.target, progress))
+    request = request_for(loaded, resolved, artifact)
+    return request, engine.plan_offline(request), _guard_warnings(loaded, request)
 
 
 def deploy(
@@ -146,6 +199,8 @@ def deploy(
     """Deploy (see the module docstring); raises `OperationError` when the deploy fails."""
     engine = environment_engine(loaded, environment, port=port)
     request = _prepare(loaded, engine, environment, target, overrides, progress)
+    for warning in _guard_warnings(loaded, request):
+        progress(f"{request.target}: warning: {warning}")
     paths = ProjectPaths(loaded.root)
     what = f"{request.server} in '{environment}' on {request.target}"
     with deployment_lock(paths.lock_file(environment, request.target), what, progress):
@@ -164,6 +219,9 @@ def _deploy_locked(
     # Recorded before it starts (`applying`), so even a SIGKILL never leaves it unrecorded.
     record = _record(loaded, engine, request, previous)
     records.write(record)
+    keeper = engine if isinstance(engine, KeepsRecords) else None
+    if keeper is not None:
+        keeper.attach_record(record.to_dict())
     applied_record: DeploymentRecord | None = None
     try:
         with deferred_interrupts():  # applied and recorded as such, or neither
@@ -190,7 +248,10 @@ def _deploy_locked(
     if result.ok:
         record = record.with_smoke("verified", result.to_dict())
         records.write(record)
-        return Outcome(record, result, _session_warnings(request, result))
+        if keeper is not None:
+            keeper.keep_status(environment, target, "verified")
+        warnings = _guard_warnings(loaded, request) + _session_warnings(request, result)
+        return Outcome(record, result, warnings)
     records.write(record.with_smoke("failed", result.to_dict()))
     # A long tail to find the server's own error line (a traceback can be long), a short one
     # to show; both with the secret values taken out by the engine.
@@ -252,6 +313,8 @@ def _roll_back(engine: Engine, previous: DeploymentRecord | None, progress: Prog
     if previous is None or not previous.request:
         return ""
     progress(f"{previous.target}: rolling back to {previous.artifact_digest[:19]}")
+    if isinstance(engine, KeepsRecords):
+        engine.attach_record(previous.to_dict())
     try:
         with deferred_interrupts():
             engine.apply(DeploymentRequest.from_dict(previous.request), progress)
@@ -273,53 +336,6 @@ def _session_warnings(request: DeploymentRequest, result: SmokeResult) -> list[s
         "serve stateless HTTP (python SDK: stateless_http=True, json_response=True; TypeScript "
         "SDK: sessionIdGenerator: undefined)"
     ]
-
-
-def smoke_request(
-    loaded: LoadedSpec, request: DeploymentRequest, url: str, host: str | None = None
-) -> SmokeResult:
-    """The request's smoke test against `url`, with the environment's own token. `host` is the
-    Host the platform presents to the server (named when the server refuses it)."""
-    settings = request.smoke
-    return smoke(
-        url,
-        token=environment_token(loaded, request.environment),
-        tool=settings.get("tool"),
-        arguments=settings.get("arguments") or {},
-        expect=settings.get("expect"),
-        timeout=float(settings.get("timeout") or 30.0),
-        host=host,
-        sdk_of=sdk_reader(loaded, request.artifact.digest),
-    )
-
-
-def sdk_reader(loaded: LoadedSpec, digest: str) -> Callable[[], dict[str, str]]:
-    """Reads which MCP SDK the stored artifact `digest` holds, when called (only a 421 asks)."""
-
-    def read() -> dict[str, str]:
-        from orchestrator.build.inspect import sdk_versions
-
-        paths = ProjectPaths(loaded.root)
-        return sdk_versions(
-            paths.store / "blobs" / "sha256" / digest.partition(":")[2], paths.store
-        )
-
-    return read
-
-
-def environment_token(loaded: LoadedSpec, environment: str) -> str | None:
-    """The bearer token `environment` expects (read from its source now), None without bearer
-    auth. `InputError` when the source cannot be read on this machine."""
-    from orchestrator.secret_values import read_secrets
-    from orchestrator.spec.layers import secret_sources
-
-    spec = loaded.spec
-    if spec.auth.mode != "bearer":
-        return None
-    check_environment_name(spec, environment)
-    name = spec.auth.token_secret
-    ref, _layer = secret_sources(spec, environment)[name]
-    return read_secrets({name: ref}, loaded.root, environment)[name]
 
 
 def destroy(loaded: LoadedSpec, environment: str, target: str | None) -> list[Deployed]:

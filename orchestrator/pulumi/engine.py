@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 from pulumi.automation.errors import CommandError
 
 from orchestrator.build.store import ArtifactStore, BlobState
-from orchestrator.deploy.engine import Applied, Change, Deployed, Problem
+from orchestrator.deploy.engine import Applied, Change, Deployed, OfflinePlan, Problem
 from orchestrator.deploy.request import DeploymentRequest
-from orchestrator.errors import BusyError, InputError, OperationError, input_error
+from orchestrator.errors import InputError, OperationError, input_error
 from orchestrator.paths import ProjectPaths
 from orchestrator.pulumi.command import INSTALL_HINT, find_cli
+from orchestrator.pulumi.failures import failure
 from orchestrator.pulumi.settings import StackSettings, settings_issues, stack_settings
 from orchestrator.records import now
 from orchestrator.redact import Redactor
@@ -198,26 +199,23 @@ class PulumiEngine:
         except auto.StackNotFoundError:
             return None
         except CommandError as error:
-            raise self._failure(f"could not open stack {settings.stack}", error, None) from None
+            raise self._fail(f"could not open stack {settings.stack}", error, None) from None
 
-    def _failure(self, what: str, error: Exception, redactor: Redactor | None) -> OperationError:
-        from pulumi import automation as auto
-
-        if self._program_error is not None:  # the program refused the request: say why
+    def _fail(self, what: str, error: Exception, redactor: Redactor | None) -> OperationError:
+        """The error to raise for a failed CLI call: the program's own refusal when it
+        refused the request, else `failure(...)`."""
+        if self._program_error is not None:
             refused, self._program_error = self._program_error, None
             return refused
-        text = redactor.clean(str(error)) if redactor is not None else str(error)
-        detail = cli_words(text)
-        if isinstance(error, auto.ConcurrentUpdateError):
-            return BusyError(
-                f"{what}: the stack is locked by another update",
-                hint="wait for that update to finish; if no update runs (a runner that was "
-                "killed), clear the lock with `pulumi cancel` in the stack's work directory",
-                detail=detail,
-            )
-        return OperationError(what, hint="the Pulumi CLI's own words are above", detail=detail)
+        return failure(what, error, redactor)
 
     # -- the protocol ---------------------------------------------------------------------
+
+    def plan_offline(self, request: DeploymentRequest) -> OfflinePlan:
+        """The program under Pulumi's mock runtime (`orchestrator.pulumi.offline_plan`)."""
+        from orchestrator.pulumi.offline_plan import plan_offline
+
+        return plan_offline(request, self._artifact_path(request))
 
     def attach_record(self, record: Mapping[str, Any]) -> None:
         """The record of the next `apply`: exported with the stack's outputs."""
@@ -279,7 +277,7 @@ class PulumiEngine:
         try:
             stack.preview(on_event=reporter, color="never", refresh=True)
         except CommandError as error:
-            raise self._failure(
+            raise self._fail(
                 f"the preview of {request.target} in '{request.environment}' failed",
                 error,
                 redactor,
@@ -307,7 +305,7 @@ class PulumiEngine:
         try:
             result = stack.up(on_event=reporter, color="never", refresh=True)
         except CommandError as error:
-            raise self._failure(
+            raise self._fail(
                 f"the update of {request.target} in '{request.environment}' failed",
                 error,
                 redactor,
@@ -333,7 +331,7 @@ class PulumiEngine:
         try:
             stack.workspace.set_tag(stack.name, STATUS_TAG, status)
         except CommandError as error:
-            raise self._failure(f"could not tag stack {stack.name}", error, None) from None
+            raise self._fail(f"could not tag stack {stack.name}", error, None) from None
 
     def destroy(self, environment: str, target: str) -> Deployed | None:
         """`pulumi destroy` and the stack removed; None when there is no stack."""
@@ -349,7 +347,7 @@ class PulumiEngine:
             stack.destroy(color="never")
             stack.workspace.remove_stack(stack.name)
         except CommandError as error:
-            raise self._failure(
+            raise self._fail(
                 f"the destroy of {target} in '{environment}' failed", error, None
             ) from None
         shutil.rmtree(self.settings(environment, target).work_dir, ignore_errors=True)
@@ -365,7 +363,7 @@ class PulumiEngine:
             outputs = {name: output.value for name, output in stack.outputs().items()}
             status = stack.workspace.list_tags(stack.name).get(STATUS_TAG, "")
         except CommandError as error:
-            raise self._failure(f"could not read stack {stack.name}", error, None) from None
+            raise self._fail(f"could not read stack {stack.name}", error, None) from None
         if DEPLOYMENT_OUTPUT not in outputs:
             return None
         deployment = json.loads(outputs[DEPLOYMENT_OUTPUT])
@@ -384,26 +382,6 @@ class PulumiEngine:
     def forget(self, environment: str, target: str) -> None:
         """Drop the local work directory (the stack itself lives in the backend)."""
         shutil.rmtree(self.settings(environment, target).work_dir, ignore_errors=True)
-
-
-def cli_words(text: str, limit: int = 25) -> str:
-    """What matters in a failed CLI call's text (`CommandError`): its diagnostics when it
-    printed any, else its last lines, without the Automation API's framing and the progress
-    display's spinner lines."""
-    lines: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("@ ") or line.startswith("code: "):
-            continue
-        for prefix in ("stdout:", "stderr:"):
-            line = line.removeprefix(prefix).strip()
-        if line:
-            lines.append(line)
-    if "Diagnostics:" in lines:
-        lines = lines[lines.index("Diagnostics:") + 1 :]
-        if "Resources:" in lines:
-            lines = lines[: lines.index("Resources:")]
-    return "\n".join(lines[-limit:])
 
 
 def _nothing() -> None:

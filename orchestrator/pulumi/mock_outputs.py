@@ -64,6 +64,13 @@ def _aws(
                 "functionUrl": f"https://abc123.lambda-url.{region}.on.aws/",
                 "urlId": "abc123",
             }
+        case "aws:s3/bucketObjectv2:BucketObjectv2":
+            key = str(inputs.get("key", name))
+            computed = {
+                "arn": f"arn:aws:s3:::{inputs.get('bucket')}/{key}",
+                "etag": "0123456789abcdef0123456789abcdef-4",
+                "versionId": "v-1",
+            }
         case _:
             return None
     return f"{name}-id", {**inputs, **computed}
@@ -97,6 +104,14 @@ def _gcp(
 def _cloudflare(
     typ: str, name: str, inputs: dict[str, Any], region: str
 ) -> tuple[str, dict[str, Any]] | None:
+    match typ:
+        case "cloudflare:index/worker:Worker":
+            # Cloudflare reports the workers.dev address whether or not it is enabled
+            url = f"https://{inputs.get('name', name)}.{CLOUDFLARE_SUBDOMAIN}.workers.dev"
+            subdomain = {**dict(inputs.get("subdomain") or {}), "url": url}
+            return f"{name}-id", {**inputs, "subdomain": subdomain}
+        case "cloudflare:index/workerVersion:WorkerVersion":
+            return f"{name}-id", {**inputs, "number": 1}
     return None
 
 

@@ -9,46 +9,19 @@ fake but recognisable (account 123456789012).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
 
+from orchestrator.deploy.engine import OfflinePlan, PlannedResource
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.pulumi.offline import run_offline
 
 SECRET = "[secret]"
 LOCAL_SOURCES = ("env:", "file:")
-
-
-@dataclass(frozen=True)
-class PlannedResource:
-    """One resource the program declares: type token, logical name and shown inputs."""
-
-    type: str
-    name: str
-    inputs: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "inputs": self.inputs}
-
-
-@dataclass(frozen=True)
-class OfflinePlan:
-    """Every resource, in the order the program declares them, and the stack outputs."""
-
-    resources: list[PlannedResource]
-    outputs: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "resources": [resource.to_dict() for resource in self.resources],
-            "outputs": self.outputs,
-        }
 
 
 def plan_offline(request: DeploymentRequest, artifact_path: Path) -> OfflinePlan:
@@ -92,22 +65,3 @@ def shown(value: Any) -> Any:
     if value is None or isinstance(value, str | int | bool | float):
         return value
     return str(value)
-
-
-def flattened(inputs: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested mappings as dotted keys (`environment.variables.GREETING`), for text output."""
-    pairs: list[tuple[str, Any]] = []
-    for key, value in inputs.items():
-        if isinstance(value, Mapping) and value:
-            pairs += flattened(value, f"{prefix}{key}.")
-        else:
-            pairs.append((f"{prefix}{key}", value))
-    return pairs
-
-
-def render_value(value: Any, limit: int = 400) -> str:
-    """One line for text output; a long value loses its middle."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    if len(text) > limit:
-        text = text[: limit // 2] + " … " + text[-limit // 2 :]
-    return text

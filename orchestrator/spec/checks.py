@@ -2,6 +2,8 @@
 effective target options, and the files the spec points at.
 
 `check_spec` returns every problem as an `Issue` (empty list = valid); it never raises.
+`spec_warnings` returns what is valid but worth a word (what a cloud environment leaves open:
+see `orchestrator.spec.exposure`), for `validate` to print.
 """
 
 from __future__ import annotations
@@ -14,13 +16,26 @@ from typing import TYPE_CHECKING
 
 from orchestrator import naming
 from orchestrator.errors import InputError, Issue
+from orchestrator.spec.exposure import (
+    PUBLIC_CONSEQUENCE,
+    exposure,
+    title,
+)
 from orchestrator.spec.layers import effective_options, secret_sources
 from orchestrator.suggest import hint_for
 from targets import registry
 
 if TYPE_CHECKING:
     from orchestrator.spec.loader import LoadedSpec
-    from orchestrator.spec.model import EnvironmentSection
+    from orchestrator.spec.model import EnvironmentSection, ServerSpec
+
+
+def spec_warnings(loaded: LoadedSpec) -> list[Issue]:
+    """What is valid but worth a word (`validate` prints them; exit code 0): each target that
+    a cloud environment serves without authentication on a public URL, and each cloud
+    environment whose bearer token is read on the deploying machine (`env:`/`file:`).
+    Call it on a spec that loaded; never raises."""
+    return list(_public_warnings(loaded))
 
 
 def check_spec(loaded: LoadedSpec) -> list[Issue]:
@@ -56,16 +71,53 @@ def _auth(loaded: LoadedSpec) -> Iterator[Issue]:
                 "the bearer token secret must be required",
                 "remove 'required = false'",
             )
+    yield from _public_acknowledged(loaded)
     if spec.auth.mode == "iam":
-        for name in spec.targets.declared():
+        # a target declared only in an environment's layer counts too
+        tables = {name: f"targets.{name}" for name in spec.targets.declared()}
+        for env_name in spec.environment_names():
+            for name in spec.environment(env_name).targets.declared():
+                tables.setdefault(name, f"environments.{env_name}.targets.{name}")
+        for name, table in sorted(tables.items()):
             target = registry()[name]
             if not target.supports_iam_auth:
                 yield loaded.issue(
                     ("auth", "mode"),
-                    f'auth.mode = "iam" but {target.title} (targets.{name}) has no IAM '
-                    "authentication",
+                    f'auth.mode = "iam" but {target.title} ({table}) has no IAM authentication',
                     'use auth.mode = "bearer", or remove the target',
                 )
+
+
+def cloud_environments(spec: ServerSpec) -> list[str]:
+    """The environments that deploy to the clouds (kind pulumi), in spec order."""
+    return [name for name in spec.environment_names() if not spec.is_local(name)]
+
+
+def _public_acknowledged(loaded: LoadedSpec) -> Iterator[Issue]:
+    """`mode = "none"` reaches a cloud only with `acknowledge_public = true`, which means
+    nothing with another mode."""
+    auth = loaded.spec.auth
+    if auth.mode != "none":
+        if auth.acknowledge_public:
+            yield loaded.issue(
+                ("auth", "acknowledge_public"),
+                f'acknowledge_public applies only to mode = "none"; auth.mode is "{auth.mode}"',
+                "remove the line",
+            )
+        return
+    clouds = cloud_environments(loaded.spec)
+    if clouds and not auth.acknowledge_public:
+        listed = ", ".join(f"'{name}'" for name in clouds)
+        noun = "environment" if len(clouds) == 1 else "environments"
+        iam = [target.title for target in registry().values() if target.supports_iam_auth]
+        yield loaded.issue(
+            ("auth", "mode"),
+            f'auth.mode = "none" deploys the server without authentication to the clouds: '
+            f"cloud {noun} {listed} would let anyone who can reach its URL call its tools",
+            "if that is intended, add acknowledge_public = true under [auth]; otherwise use "
+            'mode = "bearer" (a token from a declared secret) or mode = "iam" (the platform\'s '
+            f"own IAM, on {' and '.join(iam)})",
+        )
 
 
 def _names(loaded: LoadedSpec) -> Iterator[Issue]:
@@ -171,15 +223,51 @@ def _smoke(loaded: LoadedSpec) -> Iterator[Issue]:
                 yield loaded.issue(("smoke", key), f"smoke.{key} needs smoke.tool", "name the tool")
 
 
+def targets_in(spec: ServerSpec, environment: str) -> list[str]:
+    """The targets `environment` can deploy to: declared at the top level or in its own layer."""
+    own = spec.environment(environment).targets.declared()
+    return sorted(set(spec.targets.declared()) | set(own))
+
+
 def _environment_targets(loaded: LoadedSpec) -> Iterator[Issue]:
     spec = loaded.spec
     for env_name in spec.environment_names():
-        targets = set(spec.targets.declared()) | set(spec.environment(env_name).targets.declared())
-        for target in sorted(targets):
+        for target in targets_in(spec, env_name):
             try:
                 effective_options(loaded, target, env_name)
             except InputError as exc:
                 yield from exc.issues
+
+
+def _public_warnings(loaded: LoadedSpec) -> Iterator[Issue]:
+    """One warning per target and public entry, naming the cloud environments it serves."""
+    spec = loaded.spec
+    if spec.auth.mode != "none":
+        return
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for env_name in cloud_environments(spec):
+        for target in targets_in(spec, env_name):
+            try:
+                options, _layers = effective_options(loaded, target, env_name)
+            except InputError:  # reported by check_spec
+                continue
+            exposed = exposure(spec, env_name, target, options.model_dump(mode="json"))
+            if exposed is not None:
+                found.setdefault((target, exposed.entry, exposed.hint), []).append(env_name)
+    for (target, entry, hint), environments in found.items():
+        listed = ", ".join(f"'{name}'" for name in environments)
+        noun = "environment" if len(environments) == 1 else "environments"
+        where = (
+            ("targets", target)
+            if target in spec.targets.declared()
+            else ("environments", environments[0], "targets", target)
+        )
+        yield loaded.issue(
+            where,
+            f"{title(target)} serves the server without authentication on {entry} in cloud "
+            f"{noun} {listed}: {PUBLIC_CONSEQUENCE}",
+            hint,
+        )
 
 
 def _build_fields_not_per_environment(loaded: LoadedSpec) -> Iterator[Issue]:

@@ -170,6 +170,12 @@ class AuthSection(StrictModel):
     token_secret: EnvVarName = Field(
         "MCP_AUTH_TOKEN", description="Declared secret holding the bearer token."
     )
+    acknowledge_public: bool = Field(
+        False,
+        description='Required with mode = "none" when any environment deploys to the clouds '
+        "(kind pulumi): says, in the spec, that serving the server there without "
+        'authentication is intended. Only valid with mode = "none".',
+    )
 
 
 class SmokeSection(StrictModel):
@@ -196,6 +202,22 @@ class TargetsTable(StrictModel):
         return {name: value for name, value in self.by_name().items() if value is not None}
 
 
+PulumiBackend = Annotated[
+    str,
+    Field(
+        pattern=r"^(file|s3|gs|azblob|https?)://\S+$",
+        examples=["s3://acme-pulumi-state/mcp", "https://api.pulumi.com"],
+    ),
+]
+PulumiSecretsProvider = Annotated[
+    str,
+    Field(
+        pattern=r"^(passphrase|(awskms|gcpkms|azurekeyvault|hashivault)://\S+)$",
+        examples=["passphrase", "awskms://alias/pulumi-state?region=eu-west-1"],
+    ),
+]
+
+
 class EnvironmentSection(StrictModel):
     """`[environments.<name>]`: a layer over the spec's top level."""
 
@@ -208,6 +230,19 @@ class EnvironmentSection(StrictModel):
     )
     promote_from: EnvName | None = Field(
         None, description="Environment whose deployed artifact this one receives, by digest."
+    )
+    backend: PulumiBackend | None = Field(
+        None,
+        description="Pulumi state backend of a pulumi-kind environment: file://DIR, "
+        "s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX], azblob://CONTAINER or "
+        "https://api.pulumi.com. Default: $PULUMI_BACKEND_URL, else a file backend in "
+        ".mcp-deploy/pulumi under the project.",
+    )
+    secrets_provider: PulumiSecretsProvider | None = Field(
+        None,
+        description="How the stack's state encrypts secret values: passphrase (from "
+        "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE), awskms://…, gcpkms://…, "
+        "azurekeyvault://… or hashivault://…. Default: passphrase (Pulumi Cloud: its own).",
     )
     config: dict[EnvVarName, ConfigValue] = Field(
         default_factory=dict, description="Config values that replace or add to `[config]`."

@@ -28,6 +28,57 @@ ImageRepository = Annotated[
 PinnedImage = Annotated[str, Field(pattern=r"^[^\s@]+@sha256:[0-9a-f]{64}$")]
 
 
+# Cloud Run's CPU and memory rules for services (cloud.google.com/run/docs/configuring/services/
+# cpu and .../memory-limits): a fraction from 0.08 to below 1 (in steps of 0.001), or 1, 2, 4,
+# 6 or 8 vCPUs; below 1 vCPU, concurrency must be 1.
+WHOLE_CPUS = (1, 2, 4, 6, 8)
+MIN_CPU = 0.08
+# More than this many MiB of memory needs at least that many vCPUs.
+MIN_CPU_FOR_MEMORY: tuple[tuple[int, float], ...] = (
+    (24 * 1024, 8),
+    (16 * 1024, 6),
+    (8 * 1024, 4),
+    (4 * 1024, 2),
+    (1024, 1),
+    (512, 0.5),
+)
+# This many vCPUs need at least that many MiB of memory.
+MIN_MEMORY_FOR_CPU = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
+
+
+def memory_text(mib: int) -> str:
+    """'512Mi', '4Gi': MiB as a Cloud Run memory setting."""
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
+
+
+def resource_problems(cpu: float, memory: str, concurrency: int) -> list[str]:
+    """Why Cloud Run would refuse `cpu` with `memory` and `concurrency` (empty: it accepts
+    them). `cpu` must be an allowed value already (see `CloudRunOptions.cpu`)."""
+    problems: list[str] = []
+    if cpu < 1 and concurrency != 1:
+        problems.append(
+            f"cpu = {cpu:g} (below 1) needs concurrency = 1, not {concurrency}: Cloud Run sends "
+            "one request at a time to a fractional vCPU; set concurrency = 1, or cpu = 1 or more"
+        )
+    mib = memory_mib(memory)
+    for above, needed in MIN_CPU_FOR_MEMORY:
+        if mib > above:
+            if cpu < needed:
+                problems.append(
+                    f"memory = '{memory}' needs cpu = {needed:g} or more (Cloud Run: more than "
+                    f"{memory_text(above)} of memory needs at least {needed:g} vCPU), not "
+                    f"{cpu:g}; raise cpu or lower memory"
+                )
+            break
+    least = MIN_MEMORY_FOR_CPU.get(int(cpu)) if cpu >= 1 else None
+    if least is not None and mib < least:
+        problems.append(
+            f"cpu = {cpu:g} needs memory = '{memory_text(least)}' or more (Cloud Run's minimum "
+            f"for {cpu:g} vCPU), not '{memory}'; raise memory or lower cpu"
+        )
+    return problems
+
+
 def memory_mib(value: str) -> int:
     """MiB in a Cloud Run memory setting ('512Mi', '2Gi')."""
     match = _MEMORY.match(value)
@@ -60,7 +111,15 @@ class CloudRunOptions(TargetOptions):
         description="Image platforms; two give a multi-architecture image index.",
     )
     memory: str = Field("512Mi", description="Memory limit, '128Mi' to '32Gi'.")
-    cpu: float = Field(1, gt=0, le=8, description="vCPUs per instance (fractions below 1).")
+    cpu: float = Field(
+        1,
+        ge=MIN_CPU,
+        le=8,
+        description="vCPUs per instance: 1, 2, 4, 6 or 8, or a fraction from 0.08 to below 1 "
+        "(in steps of 0.001; needs concurrency = 1). More memory needs more vCPUs: above 512Mi "
+        "0.5, above 1Gi 1, above 4Gi 2, above 8Gi 4, above 16Gi 6, above 24Gi 8; cpu 4 needs "
+        "2Gi or more, 6 and 8 need 4Gi or more.",
+    )
     concurrency: int = Field(80, ge=1, le=1000, description="Requests per instance.")
     min_instances: int = Field(0, ge=0, le=1000, description="Instances kept warm.")
     max_instances: int = Field(10, ge=1, le=1000, description="Upper bound on instances.")
@@ -82,6 +141,21 @@ class CloudRunOptions(TargetOptions):
             raise ValueError("memory must be between 128Mi and 32Gi")
         return value
 
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_allowed(cls, value: float) -> float:
+        if value < 1:
+            if abs(value * 1000 - round(value * 1000)) > 1e-6:
+                raise ValueError(
+                    f"cpu below 1 goes in steps of 0.001 (Cloud Run), not {value!r}; "
+                    "for example 0.5 or 0.25"
+                )
+        elif value not in WHOLE_CPUS:
+            raise ValueError(
+                f"cpu must be 1, 2, 4, 6 or 8 (or a fraction from 0.08 to below 1), not {value:g}"
+            )
+        return value
+
     @field_validator("platforms")
     @classmethod
     def _unique_platforms(cls, value: list[Platform]) -> list[Platform]:
@@ -95,6 +169,13 @@ class CloudRunOptions(TargetOptions):
             raise ValueError(
                 f"min_instances ({self.min_instances}) exceeds max_instances ({self.max_instances})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _resources_fit(self) -> CloudRunOptions:
+        problems = resource_problems(self.cpu, self.memory, self.concurrency)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -38,7 +38,11 @@ class WorkersOptions(TargetOptions):
         default_factory=list, description="Zone routes such as 'mcp.example.com/*'."
     )
     cpu_ms: int | None = Field(
-        None, ge=10, le=300_000, description="CPU time limit per request in milliseconds."
+        None,
+        ge=10,
+        le=300_000,
+        description="CPU time limit per request in milliseconds, up to 300000 (5 minutes; "
+        "Workers Paid). Unset: Cloudflare's default (30000 on Paid; Free is fixed at 10).",
     )
     artifact_repository: ArtifactRepository | None = Field(
         None,

@@ -141,7 +141,11 @@ def test_staging_declares_a_public_service_running_the_image_by_digest() -> None
     assert image["image"] == IMAGE
     assert image["image"].endswith(f"@{request.artifact.digest}")
     assert image["ports"] == {"containerPort": 8080}
-    assert image["resources"] == {"limits": {"cpu": "1", "memory": "512Mi"}}
+    assert image["resources"] == {
+        "limits": {"cpu": "1", "memory": "512Mi"},
+        "cpuIdle": True,
+        "startupCpuBoost": True,
+    }
     assert envs(result) == {
         "GREETING": "Hello from staging",
         "LOG_LEVEL": "debug",
@@ -325,8 +329,10 @@ def test_fractional_cpu_needs_concurrency_one() -> None:
     with pytest.raises(OperationError, match="concurrency 1 when cpu is below 1"):
         deploy(request)
     request = dataclasses.replace(request, options={**request.options, "concurrency": 1})
-    limits = container(deploy(request))["resources"]["limits"]
-    assert limits == {"cpu": "0.5", "memory": "512Mi"}
+    result = deploy(request)
+    assert container(result)["resources"]["limits"] == {"cpu": "0.5", "memory": "512Mi"}
+    template = result.one("Service").inputs["template"]
+    assert template["executionEnvironment"] == "EXECUTION_ENVIRONMENT_GEN1"
 
 
 def test_secret_values_must_match_the_declared_sources() -> None:

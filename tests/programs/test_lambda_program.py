@@ -173,7 +173,7 @@ def test_staging_declares_the_function_behind_a_public_url(tmp_path: Path) -> No
             assert resource.inputs["tags"] == tags, short
 
     assert result.outputs == {
-        "url": f"https://abc123.lambda-url.{REGION}.on.aws/",
+        "url": f"https://abc123.lambda-url.{REGION}.on.aws/mcp",
         "function_name": "toolbox-staging",
         "version": "7",
         "alias_arn": f"arn:aws:lambda:{REGION}:123456789012:function:toolbox-staging:staging",
@@ -356,10 +356,279 @@ def test_unknown_target_has_no_program() -> None:
 
 def test_the_registry_imports_no_provider_sdk_until_asked() -> None:
     code = (
-        "import sys, stacks; names = stacks.program_names(); "
-        "print(names, sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi')))"
+        "import json, sys, stacks; names = stacks.program_names(); print(json.dumps([names, "
+        "sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi'))]))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert proc.stdout.strip() == "['cloudrun', 'lambda'] []"
+    names, loaded = json.loads(proc.stdout)
+    assert "lambda" in names
+    assert loaded == []
+
+
+# --- customer KMS key, S3 upload, SnapStart, Lambda's limits ---
+
+KEY_ARN = f"arn:aws:kms:{REGION}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ALIAS_ARN = f"arn:aws:kms:{REGION}:123456789012:alias/mcp-secrets"
+BUCKET = "acme-lambda-artifacts"
+VIA_SECRETS_MANAGER = {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}}
+
+
+def with_options(request: DeploymentRequest, **options: Any) -> DeploymentRequest:
+    return dataclasses.replace(request, options={**request.options, **options})
+
+
+def statements(result: Run) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in policy(result.one("RolePolicy"))["Statement"]}
+
+
+def test_new_options_reach_the_request_with_their_defaults(tmp_path: Path) -> None:
+    request, _ = example_request(tmp_path)
+    assert request.options["artifact_bucket"] is None
+    assert request.options["secrets_kms_key"] is None
+    assert request.options["snap_start"] is False
+
+
+def test_without_a_customer_key_nothing_may_decrypt(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(request, path)
+
+    assert sorted(statements(result)) == ["Logs", "Secrets"]
+    assert all("kmsKeyId" not in s.inputs for s in result.of_type("Secret"))
+
+
+def test_a_customer_key_is_granted_through_secrets_manager_only(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(with_options(request, secrets_kms_key=KEY_ARN), path)
+
+    granted = statements(result)
+    assert granted["SecretsKey"] == {
+        "Sid": "SecretsKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [KEY_ARN],
+        "Condition": VIA_SECRETS_MANAGER,
+    }
+    assert sorted(granted) == ["Logs", "Secrets", "SecretsKey"]
+    secrets = result.of_type("Secret")
+    assert len(secrets) == 2
+    assert all(s.inputs["kmsKeyId"] == KEY_ARN for s in secrets)
+
+
+def test_a_key_named_by_alias_is_granted_by_that_alias(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(with_options(request, secrets_kms_key=ALIAS_ARN), path)
+
+    key = statements(result)["SecretsKey"]
+    # IAM matches a key by its key ARN only: an alias ARN as Resource would match nothing
+    assert key["Resource"] == [f"arn:aws:kms:{REGION}:123456789012:key/*"]
+    assert key["Condition"] == {
+        **VIA_SECRETS_MANAGER,
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/mcp-secrets"},
+    }
+    assert all(s.inputs["kmsKeyId"] == ALIAS_ARN for s in result.of_type("Secret"))
+
+
+def test_a_key_with_no_secrets_to_decrypt_is_not_granted(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    request = dataclasses.replace(with_options(request, secrets_kms_key=KEY_ARN), secrets={})
+    result = deploy(request, path, values={})
+
+    assert sorted(statements(result)) == ["Logs"]
+
+
+def test_a_key_in_another_region_is_refused(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    elsewhere = KEY_ARN.replace(REGION, "us-east-1")
+    with pytest.raises(OperationError, match="secrets_kms_key is in us-east-1") as caught:
+        deploy(with_options(request, secrets_kms_key=elsewhere), path)
+    assert caught.value.hint and "region" in caught.value.hint
+
+
+def test_with_a_bucket_the_zip_goes_through_s3_keyed_by_digest(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(with_options(request, artifact_bucket=BUCKET), path)
+
+    hexdigest = request.artifact.digest.removeprefix("sha256:")
+    stored = result.one("BucketObjectv2")
+    assert stored.inputs["bucket"] == BUCKET
+    assert stored.inputs["key"] == f"mcp-deploy/toolbox/{hexdigest}.zip"
+    assert stored.inputs["source"].path == str(path)
+    assert stored.inputs["checksumAlgorithm"] == "SHA256"
+    assert stored.inputs["tags"] == {
+        "mcp-deploy:server": "toolbox",
+        "mcp-deploy:environment": "staging",
+        "mcp-deploy:digest": request.artifact.digest,
+    }
+    assert stored.provider is not None
+    assert "pulumi:providers:aws::toolbox-staging-aws" in stored.provider
+
+    function = function_of(result)
+    assert "code" not in function
+    assert function["s3Bucket"] == BUCKET
+    assert function["s3Key"] == stored.inputs["key"]
+    assert function["codeSha256"] == base64.b64encode(bytes.fromhex(hexdigest)).decode()
+
+
+def test_without_a_bucket_there_is_no_s3_object(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    result = deploy(request, path)
+
+    assert result.of_type("BucketObjectv2") == []
+    assert "s3Bucket" not in function_of(result)
+
+
+def test_the_s3_object_outlives_the_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stack deploying a digest (an environment and those promoted from it) declares the
+    same key: none of them may delete it."""
+    import pulumi_aws as aws
+
+    seen: list[Any] = []
+    original = aws.s3.BucketObjectv2
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("opts"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(aws.s3, "BucketObjectv2", spy)
+    request, path = example_request(tmp_path)
+    deploy(with_options(request, artifact_bucket=BUCKET), path)
+
+    [opts] = seen
+    assert opts.retain_on_delete is True
+    assert opts.provider is not None
+
+
+def test_a_zip_over_the_direct_upload_limit_needs_a_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stacks._aws_lambda_limits.MAX_DIRECT_UPLOAD", 64)
+    request, path = example_request(tmp_path)
+    assert path.stat().st_size > 64
+    refusal = r"targets\.lambda\.artifact_bucket is not set"
+    with pytest.raises(OperationError, match=refusal) as caught:
+        deploy(request, path)
+    assert caught.value.hint and "artifact_bucket" in caught.value.hint
+
+    result = deploy(with_options(request, artifact_bucket=BUCKET), path)
+    assert function_of(result)["s3Bucket"] == BUCKET
+
+
+def test_a_zip_over_the_unzipped_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request, path = example_request(tmp_path)
+    unzipped = sum(info.file_size for info in zipfile.ZipFile(path).infolist())
+    monkeypatch.setattr("stacks._aws_lambda_limits.MAX_UNZIPPED", unzipped - 1)
+    with pytest.raises(OperationError, match="at most 0 MB unzipped"):
+        deploy(with_options(request, artifact_bucket=BUCKET), path)
+
+    monkeypatch.setattr("stacks._aws_lambda_limits.MAX_UNZIPPED", unzipped)
+    deploy(request, path)  # exactly at the limit: fits
+
+
+def test_an_artifact_that_is_no_zip_is_refused(tmp_path: Path) -> None:
+    request, _ = example_request(tmp_path)
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip at all")
+    digest = "sha256:" + hashlib.sha256(broken.read_bytes()).hexdigest()
+    request = dataclasses.replace(
+        request, artifact=dataclasses.replace(request.artifact, digest=digest)
+    )
+    with pytest.raises(OperationError, match="is not a readable zip"):
+        deploy(request, broken)
+
+
+def test_snap_start_on_python_3_12_applies_to_published_versions(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    request = dataclasses.replace(with_options(request, snap_start=True), python="3.12")
+    result = deploy(request, path)
+
+    function = function_of(result)
+    assert function["snapStart"] == {"applyOn": "PublishedVersions"}
+    assert function["runtime"] == "python3.12"
+    assert function["publish"] is True
+    assert result.one("Alias").inputs["functionVersion"] == "7"  # SnapStart needs a version
+
+
+def test_snap_start_is_off_unless_asked(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    assert "snapStart" not in function_of(deploy(request, path))
+
+
+def test_snap_start_on_python_3_11_is_refused(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    assert request.python == "3.11"
+    with pytest.raises(OperationError) as caught:
+        deploy(with_options(request, snap_start=True), path)
+    assert "targets.lambda.snap_start" in caught.value.message
+    assert "server.python is 3.11" in caught.value.message
+    assert caught.value.hint and "3.12" in caught.value.hint
+
+
+def test_environment_over_4_kb_is_refused_naming_the_biggest(tmp_path: Path) -> None:
+    request, path = example_request(tmp_path)
+    request = dataclasses.replace(request, config={**request.config, "BIG": "x" * 4000})
+    with pytest.raises(OperationError) as caught:
+        deploy(request, path)
+    message = caught.value.message
+    assert "at most 4096 bytes (4 KB)" in message
+    assert "Biggest: BIG (4008 bytes), MCP_DEPLOY_SECRET_ARNS" in message
+    assert "x" * 10 not in message  # sizes, never values
+
+
+def test_the_environment_estimate_is_the_real_size(tmp_path: Path) -> None:
+    """The check runs before the secrets exist; its ARNs have their final length, so it
+    measures what Lambda will measure."""
+    from stacks._aws_lambda_limits import environment_size
+    from stacks.aws_lambda import _planned_environment, _secret_references
+
+    request, path = example_request(tmp_path)
+    real = function_of(deploy(request, path))["environment"]["variables"]
+    planned = _planned_environment(
+        request, _secret_references(request, SECRET_VALUES, REGION), REGION
+    )
+    assert sorted(planned) == sorted(real)
+    assert environment_size(planned) == environment_size(real)
+
+
+def test_environment_at_exactly_4_kb_is_accepted(tmp_path: Path) -> None:
+    from stacks._aws_lambda_limits import MAX_ENVIRONMENT, environment_size
+    from stacks.aws_lambda import _planned_environment, _secret_references
+
+    request, path = example_request(tmp_path)
+    references = _secret_references(request, SECRET_VALUES, REGION)
+    padding = {**request.config, "PAD": ""}
+    used = environment_size(
+        _planned_environment(dataclasses.replace(request, config=padding), references, REGION)
+    )
+    fitting = dataclasses.replace(
+        request, config={**request.config, "PAD": "p" * (MAX_ENVIRONMENT - used)}
+    )
+    deploy(fitting, path)
+    over = dataclasses.replace(
+        request, config={**request.config, "PAD": "p" * (MAX_ENVIRONMENT - used + 1)}
+    )
+    with pytest.raises(OperationError, match="take 4097 bytes"):
+        deploy(over, path)
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "customer key": {"secrets_kms_key": KEY_ARN},
+    "customer key by alias": {"secrets_kms_key": ALIAS_ARN},
+    "through s3": {"artifact_bucket": BUCKET},
+    "snap start": {"snap_start": True},
+    "everything": {"secrets_kms_key": KEY_ARN, "artifact_bucket": BUCKET, "snap_start": True},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_no_variant_leaks_a_secret_value(tmp_path: Path, variant: str) -> None:
+    request, path = example_request(tmp_path)
+    request = dataclasses.replace(with_options(request, **VARIANTS[variant]), python="3.12")
+    result = deploy(request, path)
+
+    assert_no_leak(
+        result, request, CANARY, SECRET_VALUES, "aws:secretsmanager/secretVersion:SecretVersion"
+    )

@@ -178,9 +178,12 @@ def test_the_deploy_shorthand(args: list[str], expanded: list[str]) -> None:
     assert expand_shorthand(args) == expanded
 
 
-def test_the_shorthand_reaches_deploy(run_cli: Run) -> None:
+def test_the_shorthand_reaches_deploy(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     result = run_cli("--spec", str(EXAMPLE_SPEC), "--target", "lambda", "--env", "prod")
-    assert result.code == 2 and "kind 'pulumi'" in result.err, result.err
+    # the Pulumi engine's first check, before anything is built
+    assert result.code == 2 and "environments.prod.secrets_provider" in result.err, result.err
 
 
 def test_environment_kinds(run_cli: Run, project: Callable[..., Path]) -> None:

@@ -237,11 +237,6 @@ def test_secrets_manager_stand_in_answers_only_its_caller() -> None:
 # -- CLI input errors --------------------------------------------------------------------------
 
 
-def test_deploy_to_a_cloud_environment_is_refused_clearly(run_cli: Run) -> None:
-    result = run_cli("--spec", str(EXAMPLE_SPEC), "deploy", "--target", "lambda", "--env", "prod")
-    assert result.code == 2 and "--env" in result.err and "kind 'pulumi'" in result.err
-
-
 def test_a_target_without_local_runs_is_named(run_cli: Run, project: Callable[..., Path]) -> None:
     spec = project(MINIMAL + "\n[targets.workers]\n")
     result = run_cli("--spec", str(spec), "deploy", "--target", "workers")

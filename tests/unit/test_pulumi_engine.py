@@ -22,7 +22,8 @@ from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.environments import resolve
 from orchestrator.errors import BusyError, OperationError
 from orchestrator.paths import ProjectPaths
-from orchestrator.pulumi.engine import PulumiEngine, cli_words
+from orchestrator.pulumi.engine import PulumiEngine
+from orchestrator.pulumi.failures import cli_words
 from orchestrator.spec.loader import load_spec
 from tests.support import pulumi_standin
 from tests.support.example import example_copy
