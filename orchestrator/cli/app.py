@@ -2,7 +2,8 @@
 and maps outcomes to exit codes. Heavy modules are imported inside commands.
 
 Exit codes (docs/cli.md): 0 success; 1 the operation failed; 2 invalid input (spec, flags,
-names, usage); 70 internal error; 130 interrupted (Ctrl-C or SIGTERM).
+names, usage); 70 internal error; 75 busy (a cloud stack locked by another update); 130
+interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def cli(spec: Path | None) -> None:
     \b
     Deploy:  mcp-deploy --target T [--env E] [deploy options]   (short for: deploy ...)
 
-    Exit codes: 0 ok, 1 operation failed, 2 invalid input, 70 internal error, 130 interrupted.
+    Exit codes: 0 ok, 1 operation failed, 2 invalid input, 70 internal error, 75 busy
+    (a cloud stack locked by another update: retry later), 130 interrupted.
     """
 
 

@@ -38,8 +38,16 @@ def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
             if environment is not None:
                 raise
             continue
-        for target in registry():
-            deployed = engine.current(name, target)
+        # a cloud is asked only about the targets the spec declares (each is a CLI call);
+        # this machine about every target (an emulation may run without its state file)
+        targets = list(registry()) if spec.is_local(name) else list(spec.targets.declared())
+        try:
+            found = [engine.current(name, target) for target in targets]
+        except InputError:  # e.g. no Pulumi CLI here: skip that environment unless asked
+            if environment is not None:
+                raise
+            continue
+        for target, deployed in zip(targets, found, strict=True):
             if deployed is None:
                 continue
             if not deployed.running:

@@ -159,6 +159,9 @@ class PulumiEngine:
         from orchestrator.pulumi.command import ScrubbedCommand, cli_environment
 
         settings = self.settings(environment, target)
+        issues = settings_issues(settings, environment, self.environ)
+        if issues:
+            raise InputError(issues)
         import stacks
 
         variables = stacks.provider_environment(target)
