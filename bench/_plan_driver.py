@@ -7,7 +7,7 @@ warms it), so each plan reuses the stored artifact.
 
 Prints one JSON object: the wall time of each phase (seconds, from the driver's first line),
 the number of resources each plan declares and, with --modules, every `pulumi*` module the
-run imported.
+run executed (not the SDKs' lazy placeholders for subpackages it never used).
 
 Usage: python bench/_plan_driver.py --spec lambda=SPEC --spec cloudrun=SPEC
        --spec workers=SPEC [--modules]
@@ -65,9 +65,19 @@ def main() -> int:
 
     result: dict[str, object] = {"phases_s": phases, "resources": resources}
     if args.modules:
-        result["pulumi_modules"] = sorted(m for m in sys.modules if m.startswith("pulumi"))
+        result["pulumi_modules"] = loaded_pulumi_modules()
     json.dump(result, sys.stdout)
     return 0
+
+
+def loaded_pulumi_modules() -> list[str]:
+    """`pulumi*` modules in sys.modules that were executed: the SDKs register their
+    subpackages as lazy modules (`importlib.util.LazyLoader`), run only when first used."""
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name.startswith("pulumi") and type(module).__name__ != "_LazyModule"
+    )
 
 
 if __name__ == "__main__":
