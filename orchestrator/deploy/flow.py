@@ -248,9 +248,12 @@ def _deploy_locked(
     if result.ok:
         record = record.with_smoke("verified", result.to_dict())
         records.write(record)
-        if keeper is not None:
-            keeper.keep_status(environment, target, "verified")
         warnings = _guard_warnings(loaded, request) + _session_warnings(request, result)
+        if keeper is not None:
+            try:  # the deployment is proven and recorded here: a lost tag is only a warning
+                keeper.keep_status(environment, target, "verified")
+            except OperationError as untagged:
+                warnings.append(f"the stack's status tag was not written: {untagged.message}")
         return Outcome(record, result, warnings)
     records.write(record.with_smoke("failed", result.to_dict()))
     # A long tail to find the server's own error line (a traceback can be long), a short one
