@@ -7,10 +7,12 @@ warms it), so each plan reuses the stored artifact.
 
 Prints one JSON object: the wall time of each phase (seconds, from the driver's first line),
 the number of resources each plan declares and, with --modules, every `pulumi*` module the
-run executed (not the SDKs' lazy placeholders for subpackages it never used).
+run executed (not the SDKs' lazy placeholders for subpackages it never used). With --exit-now
+it ends with `os._exit(0)`, skipping the interpreter's finalisation (for the bench's
+where-the-time-goes figures).
 
 Usage: python bench/_plan_driver.py --spec lambda=SPEC --spec cloudrun=SPEC
-       --spec workers=SPEC [--modules]
+       --spec workers=SPEC [--modules] [--exit-now]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ STARTED = time.perf_counter()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -32,6 +35,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", action="append", default=[], help="TARGET=PATH")
     parser.add_argument("--modules", action="store_true")
+    parser.add_argument(
+        "--exit-now", action="store_true", help="end with os._exit: skip finalisation"
+    )
     args = parser.parse_args()
     specs = dict(item.split("=", 1) for item in args.spec)
 
@@ -67,6 +73,9 @@ def main() -> int:
     if args.modules:
         result["pulumi_modules"] = loaded_pulumi_modules()
     json.dump(result, sys.stdout)
+    if args.exit_now:
+        sys.stdout.flush()
+        os._exit(0)
     return 0
 
 

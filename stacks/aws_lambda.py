@@ -57,6 +57,7 @@ from stacks._aws_policy import (
     partition,
     secret_resource,
 )
+from stacks._options import required_option
 from stacks._secrets import check_secret_values
 
 __all__ = ["TRUST_POLICY", "execution_policy", "fitted", "program", "secret_resource"]
@@ -344,13 +345,7 @@ def _secrets(
 
 
 def _region(request: DeploymentRequest) -> str:
-    region = request.options.get("region")
-    if not region:
-        raise OperationError(
-            f"no AWS region for environment {request.environment}",
-            hint="set targets.lambda.region in the spec or in the environment",
-        )
-    return str(region)
+    return required_option(request, "region", "AWS region")
 
 
 def _check_snap_start(request: DeploymentRequest) -> None:

@@ -58,6 +58,7 @@ import pulumi_cloudflare as cloudflare
 
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import OperationError
+from stacks._options import required_option
 from stacks._secrets import check_secret_values
 
 # The bundle's layout (targets/workers/package.py, which a program must not import).
@@ -267,13 +268,7 @@ def _bindings(
 
 
 def _account_id(request: DeploymentRequest) -> str:
-    account_id = request.options.get("account_id")
-    if not account_id:
-        raise OperationError(
-            f"no Cloudflare account id for environment {request.environment}",
-            hint="set targets.workers.account_id in the spec or in the environment",
-        )
-    return str(account_id)
+    return required_option(request, "account_id", "Cloudflare account id")
 
 
 def _check_reach(request: DeploymentRequest) -> None:

@@ -13,7 +13,7 @@ from orchestrator.build.store import ArtifactStore
 from orchestrator.paths import ProjectPaths
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
-from targets.base import Packager
+from targets.base import Packager, Target
 
 Progress = Callable[[str], None]
 
@@ -43,19 +43,24 @@ def build_one(loaded: LoadedSpec, target: str, progress: Progress) -> Artifact:
     return artifact
 
 
+def _destination(loaded: LoadedSpec, artifact: Artifact) -> tuple[Target, str | None]:
+    """The artifact's target and the `registry/repository` it publishes to."""
+    from orchestrator.build.pipeline import build_options
+
+    target = registry()[artifact.target]
+    assert isinstance(target, Packager)
+    options = build_options(loaded, artifact.target)
+    return target, target.destination(options, loaded.spec.server.name)
+
+
 def place(loaded: LoadedSpec, artifact: Artifact, progress: Progress) -> Artifact:
     """Publish `artifact` by digest to its target's configured destination (the registry for
     an image, `artifact_repository` for a zip or bundle); unchanged when none is configured.
     The location is remembered in the store."""
-    from orchestrator.build.pipeline import build_options
     from orchestrator.oci.push import push_artifact
     from orchestrator.oci.reference import Reference
 
-    packager = registry()[artifact.target]
-    assert isinstance(packager, Packager)
-    destination = packager.destination(
-        build_options(loaded, artifact.target), loaded.spec.server.name
-    )
+    packager, destination = _destination(loaded, artifact)
     if destination is None:
         return artifact
 
@@ -79,16 +84,11 @@ def place(loaded: LoadedSpec, artifact: Artifact, progress: Progress) -> Artifac
 def where_placed(loaded: LoadedSpec, artifact: Artifact) -> Artifact:
     """`artifact` with the location `place` would give it (`registry/repo@digest`), without
     pushing; unchanged when it has a location or its target no destination. For plans."""
-    from orchestrator.build.pipeline import build_options
     from orchestrator.oci.reference import Reference
 
     if artifact.location is not None:
         return artifact
-    packager = registry()[artifact.target]
-    assert isinstance(packager, Packager)
-    destination = packager.destination(
-        build_options(loaded, artifact.target), loaded.spec.server.name
-    )
+    _packager, destination = _destination(loaded, artifact)
     if destination is None:
         return artifact
     location = str(Reference.parse(destination).with_digest(artifact.digest))

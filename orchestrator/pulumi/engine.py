@@ -263,12 +263,10 @@ class PulumiEngine:
             )
         return path
 
-    def plan(self, request: DeploymentRequest) -> list[Change]:
-        """A real preview: what `apply(request)` would change in the cloud."""
-        from orchestrator.pulumi.events import EventReporter
-
+    def _stack_for(self, request: DeploymentRequest) -> tuple[Any, Redactor]:
+        """The request's stack (created when missing) running its program, and the redactor
+        of the secret values read for it (now, at the last moment)."""
         values = self._secret_values(request.environment, request.secrets)
-        redactor = Redactor(values)
         stack = self._workspace(
             request.environment,
             request.target,
@@ -276,6 +274,13 @@ class PulumiEngine:
             self._withheld(request.secrets),
             create=True,
         )
+        return stack, Redactor(values)
+
+    def plan(self, request: DeploymentRequest) -> list[Change]:
+        """A real preview: what `apply(request)` would change in the cloud."""
+        from orchestrator.pulumi.events import EventReporter
+
+        stack, redactor = self._stack_for(request)
         reporter = EventReporter(request.target, lambda _line: None, redactor)
         try:
             stack.preview(on_event=reporter, color="never", refresh=True)
@@ -293,17 +298,9 @@ class PulumiEngine:
         """`pulumi up` (see the module docstring)."""
         from orchestrator.pulumi.events import EventReporter
 
-        values = self._secret_values(request.environment, request.secrets)
-        redactor = Redactor(values)
         settings = self.settings(request.environment, request.target)
         progress(f"{request.target}: stack {settings.project}/{settings.stack}")
-        stack = self._workspace(
-            request.environment,
-            request.target,
-            self._program(request, values),
-            self._withheld(request.secrets),
-            create=True,
-        )
+        stack, redactor = self._stack_for(request)
         reporter = EventReporter(request.target, progress, redactor)
         try:
             result = stack.up(on_event=reporter, color="never", refresh=True)
