@@ -148,3 +148,19 @@ class BusyError(OperationError):
     (EX_TEMPFAIL)."""
 
     exit_code = 75
+
+
+class GateFailed(OperationError):
+    """A deployment ran and failed its smoke test (the gate), and was not rolled back: there
+    was no previous deployment, rollback was declined (`--no-rollback`: the failed one is
+    left running for inspection), or the previous one could not be restored or failed its own
+    check. Exit 4."""
+
+    exit_code = 4
+
+
+class RolledBack(GateFailed):
+    """A deployment failed its smoke test and the previous deployment was restored and passed
+    its smoke test again. Exit 3."""
+
+    exit_code = 3

@@ -52,6 +52,10 @@ class DeploymentRecord:
     promoted_from: str | None
     replaces: str | None
     request: dict[str, Any]
+    # what made it: "deploy", "promote" or "rollback" (None in records older than the field)
+    action: str | None = "deploy"
+    # sha256 of the spec file's bytes at the time (None when unknown)
+    spec_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +67,11 @@ class DeploymentRecord:
 
     def with_smoke(self, status: Status, smoke: dict[str, Any] | None) -> DeploymentRecord:
         return replace(self, status=status, smoke=smoke)
+
+    @property
+    def passed(self) -> bool:
+        """True when its smoke test passed."""
+        return self.status == "verified"
 
 
 def record_id(when: str, digest: str) -> str:
@@ -137,6 +146,16 @@ class RecordStore:
             except (OSError, ValueError, TypeError):
                 continue
         return records
+
+    def find(self, environment: str, target: str, record_id: str) -> DeploymentRecord | None:
+        """The record `record_id` (a unique prefix is enough) of `target` in `environment`."""
+        matches = [r for r in self.history(environment, target) if r.id.startswith(record_id)]
+        return matches[0] if len(matches) == 1 else None
+
+    def latest_passed(self, environment: str, target: str) -> DeploymentRecord | None:
+        """The newest record whose smoke test passed."""
+        passed = [r for r in self.history(environment, target) if r.passed]
+        return passed[-1] if passed else None
 
     def latest(self, environment: str, target: str) -> DeploymentRecord | None:
         """The newest record that was not a failed attempt: what was deployed last."""

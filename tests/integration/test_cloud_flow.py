@@ -83,16 +83,17 @@ def test_a_cloud_deploy_is_smoke_tested_recorded_and_rolled_back(tmp_path: Path)
         # A new deploy whose endpoint does not answer fails its smoke test: the engine applies
         # the previous record's request again (the stand-in's up), and the command exits 1.
         dead = f"http://127.0.0.1:{free_port()}/mcp"
+        good = _outputs(served["url"], served["artifact_digest"])
         (standin / "scenario.json").write_text(
-            json.dumps({"outputs": _outputs(dead, served["artifact_digest"])})
+            json.dumps({"up_outputs": [_outputs(dead, served["artifact_digest"]), good]})
         )
         ups_before = sum("up" in a for a in argv)
         failed = mcp_deploy(
             spec, secrets, "--target", "lambda", "--env", "staging", "--config", "GREETING=x"
         )
-        assert failed.returncode == 1, failed.stderr
+        assert failed.returncode == 3, failed.stderr  # failed its gate, rolled back
         assert "failed its smoke test" in failed.stderr
-        assert "rolled back" in failed.stderr
+        assert "rolled back" in failed.stderr and "passed its smoke test" in failed.stderr
         argv = [call["argv"] for call in pulumi_standin.calls(standin)]
         assert sum("up" in a for a in argv) == ups_before + 2  # the new one, then the old one
 

@@ -256,15 +256,22 @@ def test_a_failed_smoke_test_rolls_back_to_the_previous_deployment(tmp_path: Pat
         previous = json.loads(good.stdout)["record"]
         spec.write_text(spec.read_text().replace('expect = "smoke"', 'expect = "never there"'))
         bad = cli(spec, "deploy", "--target", "lambda")
-        assert bad.returncode == 1, bad.stdout + bad.stderr
+        assert bad.returncode == 3, bad.stdout + bad.stderr  # failed its gate, rolled back
         assert "failed its smoke test" in bad.stderr and "rolled back" in bad.stderr
+        assert "passed its smoke test" in bad.stderr  # the restored one was checked again
         history = records(spec, "local", "lambda")
-        assert [r["status"] for r in history] == ["verified", "failed", "verified"][: len(history)]
-        assert history[1]["status"] == "failed" and history[1]["replaces"] == previous["id"]
+        assert [(r["status"], r["action"]) for r in history] == [
+            ("verified", "deploy"),
+            ("failed", "deploy"),
+            ("verified", "rollback"),
+        ]
+        assert history[1]["replaces"] == previous["id"]
+        assert history[2]["replaces"] == history[1]["id"]
+        assert history[2]["request_hash"] == previous["request_hash"]
         (live,) = [d for d in deployments(spec) if d["running"]]
         assert live["url"] == previous["url"]
         assert live["artifact_digest"] == previous["artifact_digest"]
-        assert live["record"]["id"] == previous["id"]
+        assert live["record"]["id"] == history[2]["id"]
         seen = mcp_session(live["url"], [("greet", {"name": "z"})], SECRETS["TOOLBOX_LOCAL_TOKEN"])
         assert seen["results"][0] == {"result": "Hello, z!"}
     finally:

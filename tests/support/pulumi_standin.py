@@ -6,6 +6,7 @@ answers the calls the Automation API makes (version, stack select/init/rm/output
 preview, up, destroy) from `root/stacks.json`, the stacks it pretends to hold, and
 `root/scenario.json`, what the test wants to happen:
 - `outputs`: the stack outputs `up` leaves (plain values; a value {"secret": V} is secret);
+- `up_outputs`: a list of such outputs, one per `up` in order (then `outputs` again);
 - `events`: engine events (JSON, as the CLI writes them) written to the event log of preview/up;
 - `fail`: command name -> {"stderr": ..., "stdout": ..., "code": N} to fail that command.
 
@@ -130,7 +131,12 @@ def answer(root: Path, args: list[str]) -> int:
         current = _current(root)
         _events(_flag(words, "--event-log"), scenario.get("events", []))
         if words[0] == "up":
-            stacks[current]["outputs"] = scenario.get("outputs", {})
+            queued = scenario.get("up_outputs", [])
+            if queued:  # one set of outputs per `up`, in order
+                stacks[current]["outputs"] = queued.pop(0)
+                (root / "scenario.json").write_text(json.dumps(scenario))
+            else:
+                stacks[current]["outputs"] = scenario.get("outputs", {})
         elif words[0] == "destroy":
             stacks[current]["outputs"] = {}
     (stacks_path).write_text(json.dumps(stacks))
