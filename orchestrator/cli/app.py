@@ -2,8 +2,9 @@
 and maps outcomes to exit codes. Heavy modules are imported inside commands.
 
 Exit codes (docs/cli.md): 0 success; 1 the operation failed; 2 invalid input (spec, flags,
-names, usage); 70 internal error; 75 busy (a cloud stack locked by another update); 130
-interrupted (Ctrl-C or SIGTERM).
+names, usage); 3 the smoke test failed and the previous deployment was restored; 4 the smoke
+test failed and nothing was restored; 70 internal error; 75 busy (a cloud stack locked by
+another update); 130 interrupted (Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from orchestrator.cli.build_command import build
 from orchestrator.cli.deploy_commands import deploy, destroy, logs, plan, run_command, status
 from orchestrator.cli.options import EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 from orchestrator.cli.options import EXIT_OK as EXIT_OK
+from orchestrator.cli.release_commands import history, promote, rollback
 from orchestrator.cli.render import emit_input_error, emit_internal_error, emit_operation_error
 from orchestrator.cli.smoke_command import smoke
 from orchestrator.cli.spec_commands import config, init, schema, validate
@@ -40,13 +42,14 @@ def cli(spec: Path | None) -> None:
     \b
     Deploy:  mcp-deploy --target T [--env E] [deploy options]   (short for: deploy ...)
 
-    Exit codes: 0 ok, 1 operation failed, 2 invalid input, 70 internal error, 75 busy
-    (a cloud stack locked by another update: retry later), 130 interrupted.
+    Exit codes: 0 ok, 1 operation failed, 2 invalid input, 3 smoke test failed and rolled
+    back, 4 smoke test failed and not rolled back, 70 internal error, 75 busy (a cloud stack
+    locked by another update: retry later), 130 interrupted.
     """
 
 
-COMMANDS = (init, validate, schema, config, build, plan, deploy, run_command, status, logs)
-for command in (*COMMANDS, destroy, smoke):
+COMMANDS = (init, validate, schema, config, build, plan, deploy, promote, rollback, history)
+for command in (*COMMANDS, run_command, status, logs, destroy, smoke):
     cli.add_command(command)
 
 _GROUP_FLAGS = ("-h", "--help", "--version")

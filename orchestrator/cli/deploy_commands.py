@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from orchestrator.cli.options import json_option, layer_options, load, overrides
+from orchestrator.cli.release_commands import NO_ROLLBACK_HELP
 from orchestrator.cli.render import emit_json
 from orchestrator.cli.smoke_command import smoke_timings
 
@@ -26,6 +27,7 @@ ENV_HELP = "Environment (default: local)."
 @click.option(
     "--port", type=click.IntRange(0, 65535), help="Local port (kind local; default: kept, or free)."
 )
+@click.option("--no-rollback", is_flag=True, help=NO_ROLLBACK_HELP)
 @layer_options
 @json_option
 @click.pass_context
@@ -34,6 +36,7 @@ def deploy(
     target: str | None,
     environment: str,
     port: int | None,
+    no_rollback: bool,
     config_flags: list[tuple[str, str]],
     option_flags: list[tuple[str, str]],
     as_json: bool,
@@ -42,8 +45,9 @@ def deploy(
 
     Short form: mcp-deploy --target T [--env E]. Builds (or reuses) the artifact, hands it to
     the environment's engine (kind local: an emulation of the target on this machine), proves
-    it with the spec's smoke test and records the deployment. A failing smoke test exits 1
-    and puts the previous deployment back.
+    it with the spec's smoke test and records the deployment. A failing smoke test puts the
+    previous deployment back and checks it again (exit 3; 4 when nothing could be restored,
+    or with --no-rollback, which leaves the failed one running).
     """
     from orchestrator.cli.render import progress_reporter
     from orchestrator.deploy import flow
@@ -51,7 +55,13 @@ def deploy(
     loaded = load(ctx)
     with progress_reporter(enabled=not as_json) as progress:
         outcome = flow.deploy(
-            loaded, environment, target, overrides(config_flags, option_flags), progress, port
+            loaded,
+            environment,
+            target,
+            overrides(config_flags, option_flags),
+            progress,
+            port,
+            rollback=not no_rollback,
         )
     record = outcome.record
     if as_json:
@@ -245,6 +255,8 @@ def status(ctx: click.Context, environment: str | None, as_json: bool) -> None:
                 "deployments": [
                     {
                         **vars(entry.deployed),
+                        "last_smoke": entry.record.status if entry.record else None,
+                        "drift": entry.drift,
                         "record": entry.record.to_dict() if entry.record else None,
                     }
                     for entry in report
@@ -258,9 +270,11 @@ def status(ctx: click.Context, environment: str | None, as_json: bool) -> None:
         deployed = entry.deployed
         state = "running" if deployed.running else "gone (stopped outside mcp-deploy; forgotten)"
         proven = f"  smoke {entry.record.status}" if entry.record is not None else ""
+        drifted = [what for what, changed in entry.drift.items() if changed]
+        drift = f"  drift: {', '.join(drifted)} changed since" if drifted else ""
         click.echo(
             f"{deployed.environment:<10} {deployed.target:<10} {state:<8} {deployed.url}  "
-            f"{deployed.artifact_digest[:19]}  since {deployed.since}{proven}"
+            f"{deployed.artifact_digest[:19]}  since {deployed.since}{proven}{drift}"
         )
 
 

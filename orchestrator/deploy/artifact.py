@@ -53,14 +53,17 @@ def _destination(loaded: LoadedSpec, artifact: Artifact) -> tuple[Target, str | 
     return target, target.destination(options, loaded.spec.server.name)
 
 
-def place(loaded: LoadedSpec, artifact: Artifact, progress: Progress) -> Artifact:
-    """Publish `artifact` by digest to its target's configured destination (the registry for
-    an image, `artifact_repository` for a zip or bundle); unchanged when none is configured.
-    The location is remembered in the store."""
+def place(
+    loaded: LoadedSpec, artifact: Artifact, progress: Progress, to: str | None = None
+) -> Artifact:
+    """Publish `artifact` by digest to `to` (`registry/repository`), default its target's
+    configured destination (the registry for an image, `artifact_repository` for a zip or
+    bundle); unchanged when none is configured. The location is remembered in the store."""
     from orchestrator.oci.push import push_artifact
     from orchestrator.oci.reference import Reference
 
-    packager, destination = _destination(loaded, artifact)
+    packager, configured = _destination(loaded, artifact)
+    destination = to or configured
     if destination is None:
         return artifact
 

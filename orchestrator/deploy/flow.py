@@ -72,10 +72,11 @@ def environment_engine(loaded: LoadedSpec, environment: str, **settings: Any) ->
 def request_for(
     loaded: LoadedSpec,
     resolved: ResolvedEnvironment,
-    artifact: Artifact,
+    artifact: Artifact | ArtifactRef,
     promoted_from: str | None = None,
 ) -> DeploymentRequest:
-    """The request that deploys `artifact` with `resolved`'s configuration."""
+    """The request that deploys `artifact` (built here, or named by a record) with
+    `resolved`'s configuration."""
     spec = loaded.spec
     return DeploymentRequest(
         server=resolved.server,

@@ -4,7 +4,7 @@ log tail (`smoke --target`), and its log (`logs`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.deploy.engine import Deployed, HasLogs
 from orchestrator.deploy.flow import environment_engine
@@ -18,10 +18,14 @@ from targets import registry
 
 @dataclass(frozen=True)
 class Status:
-    """One deployment as its engine sees it now, with its latest record."""
+    """One deployment as its engine sees it now, with the record of what runs and what
+    drifted since it was deployed: `spec` (the spec file changed), `config` (what the
+    environment would configure now differs: config, secret references, options, auth);
+    None when it cannot be told (an old record, an environment that no longer resolves)."""
 
     deployed: Deployed
     record: DeploymentRecord | None
+    drift: dict[str, bool | None] = field(default_factory=dict)
 
 
 def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
@@ -52,8 +56,37 @@ def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
                 continue
             if not deployed.running:
                 engine.forget(name, target)
-            report.append(Status(deployed, records.latest(name, target)))
+            record = _record_of(records, deployed)
+            report.append(Status(deployed, record, _drift(loaded, record)))
     return report
+
+
+def _record_of(records: RecordStore, deployed: Deployed) -> DeploymentRecord | None:
+    """The newest record of what runs (same request), else the newest that ran."""
+    history = records.history(deployed.environment, deployed.target)
+    same = [r for r in history if deployed.request_hash and r.request_hash == deployed.request_hash]
+    if same:
+        return same[-1]
+    return records.latest(deployed.environment, deployed.target)
+
+
+def _drift(loaded: LoadedSpec, record: DeploymentRecord | None) -> dict[str, bool | None]:
+    """What changed since `record` was deployed (see `Status`)."""
+    from orchestrator.deploy.flow import request_for
+    from orchestrator.deploy.release import spec_hash
+    from orchestrator.deploy.request import ArtifactRef
+    from orchestrator.environments import resolve
+
+    if record is None:
+        return {"spec": None, "config": None}
+    spec = None if record.spec_hash is None else record.spec_hash != spec_hash(loaded)
+    try:
+        resolved = resolve(loaded, record.environment, record.target)
+        artifact = ArtifactRef(**record.request["artifact"])
+        now = request_for(loaded, resolved, artifact).config_hash
+    except (InputError, KeyError, TypeError):
+        return {"spec": spec, "config": None}
+    return {"spec": spec, "config": now != record.config_hash}
 
 
 def endpoint(loaded: LoadedSpec, target: str, environment: str) -> tuple[Deployed, str]:

@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
 from orchestrator.errors import OperationError
 from orchestrator.oci.credentials import credentials_for
@@ -41,6 +41,12 @@ class RegistryError(OperationError):
     `status` is the HTTP status of the last answer, None when there was none."""
 
     status: int | None = None
+
+
+class Readable(Protocol):
+    """What `RegistryClient.open_stream` streams from: `read` returns b"" at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass
@@ -299,6 +305,65 @@ class RegistryClient:
             scope=f"repository:{repository}:pull,push",
         )
         return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    # -- streams (copy by digest) ------------------------------------------------------
+    def open_stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Readable | None = None,
+        size: int = 0,
+        headers: dict[str, str] | None = None,
+        scope: str = "",
+        ok: tuple[int, ...] = (200,),
+    ) -> http.client.HTTPResponse:
+        """Like `request`, but the answer is returned unread (the caller reads and closes it)
+        and `body`, `size` bytes, is streamed rather than held in memory. Without a body,
+        failures are retried and a 401 challenge answered as in `request`. A streamed body
+        can be sent only once: with one, any failure raises `RegistryError` at once (a
+        challenge is answered first, so the next request carries the credentials).
+        Exceptions raised by `body.read` itself propagate unchanged."""
+        url = path if path.startswith("http") else self.base + path
+        own = _origin(url) == _origin(self.base)
+        failures = challenges = 0
+        while True:
+            wanted = dict(headers or {})
+            if body is not None:
+                wanted["Content-Length"] = str(size)
+            if self._authorization and own:
+                wanted["Authorization"] = self._authorization
+            request = urllib.request.Request(url, data=body, method=method, headers=wanted)
+            last: Exception | Response
+            try:
+                answer = _OPENER.open(request, timeout=120)
+            except urllib.error.HTTPError as error:
+                last = Response(
+                    error.code, _lower(error.headers), error.read(), error.filename or url
+                )
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                last = exc
+            else:
+                if answer.status in ok:
+                    return cast(http.client.HTTPResponse, answer)
+                last = Response(answer.status, _lower(answer.headers), answer.read(), answer.url)
+                answer.close()
+            status = last.status if isinstance(last, Response) else None
+            if (
+                isinstance(last, Response)
+                and last.status == 401
+                and own
+                and challenges < 2
+                and _origin(last.url or url) == _origin(url)
+                and self._authenticate(last, scope)
+            ):
+                challenges += 1
+                if body is None:
+                    continue
+            failures += 1
+            if body is not None or not _transient(status) or failures >= RETRIES:
+                raise _failure(method, url, last)
+            self._sleep(BACKOFF_SECONDS * 2 ** (failures - 1))
 
 
 def _lower(headers: Any) -> dict[str, str]:
