@@ -145,8 +145,7 @@ def _copy_manifest(job: _Copy, digest: str, parent: str | None) -> None:
     if _has_manifest(job, digest):
         job.progress(f"already there: manifest {digest[:19]}")
         return
-    data, media_type = _read_manifest(job, digest, parent)
-    document = _document(job, digest, data)
+    data, media_type, document = _read_manifest(job, digest, parent)
     for child in document.get("manifests") or []:
         _copy_manifest(job, _descriptor(job, digest, child)[0], parent=digest)
     for descriptor in _blobs(document):
@@ -167,8 +166,10 @@ def _has_manifest(job: _Copy, digest: str) -> bool:
     return answer.status == 200
 
 
-def _read_manifest(job: _Copy, digest: str, parent: str | None) -> tuple[bytes, str]:
-    """(exact bytes, media type) of the source manifest `digest`, its bytes checked."""
+def _read_manifest(
+    job: _Copy, digest: str, parent: str | None
+) -> tuple[bytes, str, dict[str, Any]]:
+    """(exact bytes, media type, parsed) of the source manifest `digest`, bytes checked."""
     where = str(job.source.with_digest(digest))
     what = where if parent is None else f"{where} (listed in the index {parent})"
     with _reading(what):
@@ -185,20 +186,16 @@ def _read_manifest(job: _Copy, digest: str, parent: str | None) -> tuple[bytes, 
             hint="the source registry (or something between it and you) changed the manifest",
         )
     try:
-        declared = json.loads(answer.body).get("mediaType")
-    except (ValueError, AttributeError):
-        raise OperationError(f"{what} is not a JSON manifest") from None
+        document = json.loads(answer.body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise OperationError(f"{what} is not a JSON manifest")
+    declared = document.get("mediaType")
     media_type = declared or answer.headers.get("content-type", "").split(";")[0].strip()
     if not media_type:
         raise OperationError(f"{what}: the source registry gave no media type for it")
-    return answer.body, str(media_type)
-
-
-def _document(job: _Copy, digest: str, data: bytes) -> dict[str, Any]:
-    document = json.loads(data)
-    if not isinstance(document, dict):
-        raise OperationError(f"{job.source.with_digest(digest)} is not a JSON object")
-    return document
+    return answer.body, str(media_type), document
 
 
 def _blobs(document: dict[str, Any]) -> list[Any]:
@@ -319,47 +316,44 @@ def _stream(job: _Copy, digest: str, size: int) -> None:
 
 def _stream_once(job: _Copy, digest: str, size: int) -> Exception | None:
     """One attempt of `_stream`: None when the blob arrived, the failure when it is worth
-    another attempt; other failures raise."""
-    uploads = f"/v2/{job.destination.repository}/blobs/uploads/"
-    with _writing(job, f"an upload of blob {digest}"):
-        start = job.writer.request("POST", uploads, ok=(202,), scope=job.push)
-    location = urllib.parse.urljoin(job.writer.base + uploads, start.headers.get("location", ""))
-    separator = "&" if "?" in location else "?"
-    target = f"{location}{separator}digest={urllib.parse.quote(digest)}"
+    another attempt; other failures raise. The source is opened first, so a blob missing
+    there opens no upload session in the destination."""
     source = f"{job.source.registry}/{job.source.repository}"
     with _reading(f"blob {digest} of {source}"):
         answer = job.reader.open_stream(
             "GET", f"/v2/{job.source.repository}/blobs/{digest}", scope=job.pull
         )
-    damaged = ""
-    try:
-        with answer:
-            body = _Verified(answer, digest, size)
-            put = job.writer.open_stream(
+    with answer:
+        uploads = f"/v2/{job.destination.repository}/blobs/uploads/"
+        with _writing(job, f"an upload of blob {digest}"):
+            start = job.writer.request("POST", uploads, ok=(202,), scope=job.push)
+        location = start.headers.get("location", "")
+        location = urllib.parse.urljoin(job.writer.base + uploads, location)
+        separator = "&" if "?" in location else "?"
+        try:
+            job.writer.open_stream(
                 "PUT",
-                target,
-                body=body,
+                f"{location}{separator}digest={urllib.parse.quote(digest)}",
+                body=_Verified(answer, digest, size),
                 size=size,
                 headers={"Content-Type": "application/octet-stream"},
                 ok=(201,),
                 scope=job.push,
-            )
-            put.close()
-    except _Damaged as error:
-        damaged = str(error)
-    except _SourceBroke as error:
-        return error.with_traceback(None)
-    except RegistryError as error:
-        if error.status is None or error.status in (404, 408, 429) or error.status >= 500:
+            ).close()
+        except _Damaged as error:
+            raise OperationError(
+                f"blob {digest} from {source} is corrupt: {error}; nothing was stored in "
+                f"{job.destination}",
+                hint="the source registry (or something between it and you) serves bytes "
+                "that do not match the digest",
+            ) from None
+        except _SourceBroke as error:
             return error.with_traceback(None)
-        raise _refused(job, f"the upload of blob {digest}", error) from None
-    if damaged:  # raised outside `except`: nothing holds on to the aborted PUT's connection
-        raise OperationError(
-            f"blob {digest} from {source} is corrupt: {damaged}; nothing was stored "
-            f"in {job.destination}",
-            hint="the source registry (or something between it and you) serves bytes that do "
-            "not match the digest",
-        )
+        except RegistryError as error:
+            refused = _refused(job, f"the upload of blob {digest}", error)
+            if error.status is None or error.status in (404, 408, 429) or error.status >= 500:
+                return refused
+            raise refused from None
     return None
 
 
@@ -395,6 +389,8 @@ class _Verified:
         if self._count > self._size:
             raise _Damaged(f"it is longer than the {self._size} bytes its descriptor says")
         if self._count < self._size:
+            if not chunk and self._answer.length:  # fewer bytes than its Content-Length
+                raise _SourceBroke(f"the answer broke off after {self._count} bytes")
             if not chunk:
                 raise _Damaged(f"it ended after {self._count} of {self._size} bytes")
             return chunk
