@@ -17,6 +17,7 @@ import click
 from orchestrator import __version__
 from orchestrator.cli.build_command import build
 from orchestrator.cli.deploy_commands import deploy, destroy, logs, plan, run_command, status
+from orchestrator.cli.fleet_commands import matrix
 from orchestrator.cli.options import EXIT_FAILED, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 from orchestrator.cli.options import EXIT_OK as EXIT_OK
 from orchestrator.cli.release_commands import history, promote, rollback
@@ -48,7 +49,7 @@ def cli(spec: Path | None) -> None:
     """
 
 
-COMMANDS = (init, validate, schema, config, build, plan, deploy, promote, rollback, history)
+COMMANDS = (init, validate, schema, config, build, plan, deploy, promote, rollback, history, matrix)
 for command in (*COMMANDS, run_command, status, logs, destroy, smoke):
     cli.add_command(command)
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from orchestrator.cli.fleet_commands import FLEET_DIR, fleet_directory
 from orchestrator.cli.options import json_option, layer_options, load, overrides
 from orchestrator.cli.release_commands import NO_ROLLBACK_HELP
 from orchestrator.cli.render import emit_json
@@ -15,7 +17,9 @@ from orchestrator.cli.smoke_command import smoke_timings
 
 if TYPE_CHECKING:
     from orchestrator.deploy.flow import Plan
+    from orchestrator.deploy.observe import Status
     from orchestrator.deploy.request import DeploymentRequest
+    from orchestrator.fleet import OfflinePlanned
 
 TARGET_HELP = "Target (default: the spec's only declared target)."
 ENV_HELP = "Environment (default: local)."
@@ -78,6 +82,7 @@ def deploy(
 
 
 @click.command()
+@click.argument("directory", required=False, type=FLEET_DIR, metavar="[DIR]")
 @click.option("--target", help=TARGET_HELP)
 @click.option("--env", "environment", default="local", help=ENV_HELP)
 @click.option(
@@ -91,6 +96,7 @@ def deploy(
 @click.pass_context
 def plan(
     ctx: click.Context,
+    directory: Path | None,
     target: str | None,
     environment: str,
     offline: bool,
@@ -103,54 +109,76 @@ def plan(
     The request names the artifact by digest (built first when the store lacks it) and the
     secrets by reference. For a cloud environment the plan is a Pulumi preview (it reads the
     env:/file: secret values, and shows none); with --offline, the resources and inputs the
-    program would declare, secrets as [secret], no secret value read.
+    program would declare, secrets as [secret], no secret value read. With DIR: every spec
+    under DIR, on every target ENV deploys to (or --target); exit code the worst of them.
     """
     from orchestrator.cli.render import progress_reporter
     from orchestrator.deploy import flow
 
+    fleet = fleet_directory(ctx, directory)
+    if fleet is not None:
+        if config_flags or option_flags:
+            raise click.UsageError("--config and --set apply to one spec: not with DIR")
+        from orchestrator.cli.fleet_commands import plan_fleet
+
+        ctx.exit(plan_fleet(fleet, environment, target, offline, as_json))
     loaded = load(ctx)
     if offline:
         with progress_reporter(enabled=not as_json) as progress:
-            request, offline_plan, warnings = flow.plan_offline(
+            planned = flow.plan_offline(
                 loaded, environment, target, overrides(config_flags, option_flags), progress
             )
         if as_json:
-            emit_json(
-                {
-                    "ok": True,
-                    "offline": True,
-                    "request": request.to_dict(),
-                    "request_hash": request.request_hash,
-                    **offline_plan.to_dict(),
-                    "warnings": warnings,
-                }
-            )
+            emit_json(offline_plan_json(planned))
             return
-        from orchestrator.cli.plan_render import render_offline_plan
-
-        render_offline_plan(request, offline_plan)
-        for warning in warnings:
-            click.echo(f"  warning   {warning}", err=True)
+        render_offline(planned)
         return
     with progress_reporter(enabled=not as_json) as progress:
         result = flow.plan(
             loaded, environment, target, overrides(config_flags, option_flags), progress
         )
     if as_json:
-        emit_json(
-            {
-                "ok": True,
-                "request": result.request.to_dict(),
-                "request_hash": result.request.request_hash,
-                "changes": [vars(change) for change in result.changes],
-                "warnings": result.warnings,
-            }
-        )
+        emit_json(plan_json(result))
         return
-    _render_plan(result)
+    render_plan(result)
 
 
-def _render_plan(result: Plan) -> None:
+def plan_json(result: Plan) -> dict[str, Any]:
+    """`plan --json` of one target."""
+    return {
+        "ok": True,
+        "request": result.request.to_dict(),
+        "request_hash": result.request.request_hash,
+        "changes": [vars(change) for change in result.changes],
+        "warnings": result.warnings,
+    }
+
+
+def offline_plan_json(planned: OfflinePlanned) -> dict[str, Any]:
+    """`plan --offline --json` of one target."""
+    request, offline_plan, warnings = planned
+    return {
+        "ok": True,
+        "offline": True,
+        "request": request.to_dict(),
+        "request_hash": request.request_hash,
+        **offline_plan.to_dict(),
+        "warnings": warnings,
+    }
+
+
+def render_offline(planned: OfflinePlanned) -> None:
+    """`plan --offline` of one target as text (warnings on stderr)."""
+    from orchestrator.cli.plan_render import render_offline_plan
+
+    request, offline_plan, warnings = planned
+    render_offline_plan(request, offline_plan)
+    for warning in warnings:
+        click.echo(f"  warning   {warning}", err=True)
+
+
+def render_plan(result: Plan) -> None:
+    """`plan` of one target as text (warnings on stderr)."""
     request = result.request
     artifact = request.artifact
     click.echo(
@@ -239,33 +267,49 @@ def run_command(
 
 
 @click.command()
+@click.argument("directory", required=False, type=FLEET_DIR, metavar="[DIR]")
 @click.option("--env", "environment", help="Only this environment (default: every one).")
 @json_option
 @click.pass_context
-def status(ctx: click.Context, environment: str | None, as_json: bool) -> None:
-    """Show the server's deployments, checked live (the ones found gone are forgotten)."""
+def status(
+    ctx: click.Context, directory: Path | None, environment: str | None, as_json: bool
+) -> None:
+    """Show the server's deployments, checked live (the ones found gone are forgotten).
+
+    With DIR: the deployments of every spec under DIR; exit code the worst of them.
+    """
     from orchestrator.deploy import observe
 
+    fleet = fleet_directory(ctx, directory)
+    if fleet is not None:
+        from orchestrator.cli.fleet_commands import status_fleet
+
+        ctx.exit(status_fleet(fleet, environment, as_json))
     loaded = load(ctx)
     report = observe.status(loaded, environment)
     if as_json:
-        emit_json(
-            {
-                "ok": True,
-                "deployments": [
-                    {
-                        **vars(entry.deployed),
-                        "last_smoke": entry.record.status if entry.record else None,
-                        "drift": entry.drift,
-                        "record": entry.record.to_dict() if entry.record else None,
-                    }
-                    for entry in report
-                ],
-            }
-        )
+        emit_json({"ok": True, "deployments": status_json(report)})
         return
+    render_status(loaded.spec.server.name, report)
+
+
+def status_json(report: list[Status]) -> list[dict[str, Any]]:
+    """The `deployments` of `status --json`."""
+    return [
+        {
+            **vars(entry.deployed),
+            "last_smoke": entry.record.status if entry.record else None,
+            "drift": entry.drift,
+            "record": entry.record.to_dict() if entry.record else None,
+        }
+        for entry in report
+    ]
+
+
+def render_status(server: str, report: list[Status]) -> None:
+    """One line per deployment (or `SERVER: nothing deployed`)."""
     if not report:
-        click.echo(f"{loaded.spec.server.name}: nothing deployed")
+        click.echo(f"{server}: nothing deployed")
     for entry in report:
         deployed = entry.deployed
         state = "running" if deployed.running else "gone (stopped outside mcp-deploy; forgotten)"
