@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
     from orchestrator.build.context import BuildContext
+    from orchestrator.build.store import ArtifactStore
 
 
 ArtifactRepository = Annotated[
@@ -90,6 +91,27 @@ class Packager(Protocol):
 
     def destination(self, options: TargetOptions, server: str) -> str | None:
         """`registry/repository` that `build --push` publishes to; None when not configured."""
+        ...
+
+
+@runtime_checkable
+class CarriesArtifacts(Protocol):
+    """A target whose cloud environments take the artifact from a store of their own (an
+    artifact bucket), not from the local store or a registry: promotion asks it to carry the
+    artifact there."""
+
+    def carry_artifact(
+        self,
+        source: TargetOptions,
+        destination: TargetOptions,
+        server: str,
+        digest: str,
+        store: ArtifactStore,
+        progress: Callable[[str], None],
+    ) -> None:
+        """Make artifact `digest`, deployed with `source` options, available to a deployment
+        with `destination` options: into the local `store` (verified) when it lacks it, and
+        into the destination's own store. `OperationError` when it cannot."""
         ...
 
 

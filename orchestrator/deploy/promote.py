@@ -9,7 +9,9 @@ its smoke test (`orchestrator.deploy.release`).
 2. makes the artifact available to `destination` by digest: a local engine runs it from this
    machine's store (which must hold it); a cloud engine takes it from the destination's
    registry, so an image in another repository is copied there by digest (the copy verifies
-   it; `orchestrator.oci.copy`) and one never pushed is pushed from the store;
+   it; `orchestrator.oci.copy`) and one never pushed is pushed from the store; a target that
+   keeps artifacts in a store of its own (Lambda's artifact bucket) carries it there
+   (`CarriesArtifacts`);
 3. releases the request `destination` would deploy, with the source's artifact and
    `promoted_from = source`, under the (destination, target) lock.
 """
@@ -38,7 +40,7 @@ from orchestrator.paths import ProjectPaths
 from orchestrator.records import DeploymentRecord, RecordStore
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
-from targets.base import Packager
+from targets.base import CarriesArtifacts, Packager
 
 Progress = Callable[[str], None]
 
@@ -132,6 +134,12 @@ def _available(
     """The record's artifact where `engine` can take it (step 2 of the module docstring)."""
     ref = ArtifactRef(**record.request["artifact"])
     store = ArtifactStore(ProjectPaths(loaded.root).store)
+    target = registry()[ref.target]
+    if engine.needs_published_artifacts and isinstance(target, CarriesArtifacts):
+        source = target.options_model.model_validate(dict(record.request["options"]))
+        target.carry_artifact(
+            source, resolved.options, resolved.server, ref.digest, store, progress
+        )
     in_store = store.check_blob(ref.digest) is BlobState.INTACT
     if not engine.needs_published_artifacts:
         if not in_store:

@@ -12,8 +12,11 @@ from pydantic import AfterValidator, Field, model_validator
 from targets.base import ArtifactRepository, ArtifactType, LocalRuntime, TargetOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orchestrator.artifacts import Artifact
     from orchestrator.build.context import BuildContext
+    from orchestrator.build.store import ArtifactStore
 
 AwsRegion = Annotated[str, Field(pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d$", examples=["eu-west-1"])]
 
@@ -192,6 +195,33 @@ class LambdaTarget:
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, LambdaOptions)
         return options.artifact_repository
+
+    def carry_artifact(
+        self,
+        source: TargetOptions,
+        destination: TargetOptions,
+        server: str,
+        digest: str,
+        store: ArtifactStore,
+        progress: Callable[[str], None],
+    ) -> None:
+        """A zip deployed through `artifact_bucket`: fetched from the source's bucket into the
+        store when the store lacks it (the program reads it there), and copied server-side
+        into the destination's bucket when that is another one; both checked against the
+        digest as the objects' SHA256 checksum (`orchestrator.objects`)."""
+        from orchestrator.build.store import BlobState
+        from orchestrator.objects import copy_zip, fetch_zip, zip_key
+
+        assert isinstance(source, LambdaOptions) and isinstance(destination, LambdaOptions)
+        key = zip_key(server, digest)
+        origin, target = source.artifact_bucket, destination.artifact_bucket
+        if origin is not None and store.check_blob(digest) is not BlobState.INTACT:
+            progress(f"lambda: fetching s3://{origin}/{key} into the store")
+            fetch_zip(origin, key, digest, source.region or "", store)
+        if origin is not None and target is not None and origin != target:
+            progress(f"lambda: copying s3://{origin}/{key} to s3://{target}")
+            copy_zip(origin, target, key, digest, destination.region or "",
+                     source_region=source.region)  # fmt: skip
 
     def local_runtime(self) -> LocalRuntime:
         """Local runs: awslambdaric behind a loopback Runtime API (`targets.aws_lambda.local`)."""
