@@ -132,6 +132,11 @@ class KeepsRecords(Protocol):
         """The deployment's status after its smoke test (`verified`, `failed`, …)."""
         ...
 
+    def recorded(self, environment: str, target: str) -> dict[str, Any] | None:
+        """The record kept with the running deployment (as `attach_record` got it, with the
+        status `keep_status` set), for a machine whose own record store lacks it."""
+        ...
+
 
 @dataclass(frozen=True)
 class PlannedResource:

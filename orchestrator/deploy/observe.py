@@ -12,6 +12,7 @@ from orchestrator.environments import get_target
 from orchestrator.errors import InputError, input_error
 from orchestrator.paths import ProjectPaths
 from orchestrator.records import DeploymentRecord, RecordStore
+from orchestrator.spec.checks import targets_in
 from orchestrator.spec.loader import LoadedSpec
 from targets import registry
 
@@ -44,7 +45,7 @@ def status(loaded: LoadedSpec, environment: str | None = None) -> list[Status]:
             continue
         # a cloud is asked only about the targets the spec declares (each is a CLI call);
         # this machine about every target (an emulation may run without its state file)
-        targets = list(registry()) if spec.is_local(name) else list(spec.targets.declared())
+        targets = list(registry()) if spec.is_local(name) else list(targets_in(spec, name))
         try:
             found = [engine.current(name, target) for target in targets]
         except InputError:  # e.g. no Pulumi CLI here: skip that environment unless asked

@@ -114,6 +114,8 @@ def _passing_records(
     if target is not None:
         get_target(target)
     found = [r for r in (records.latest_passed(source, t) for t in targets) if r is not None]
+    if not found:  # a runner without local records: what the source's deployments keep
+        found = _kept_passing(loaded, source, targets)
     if not found:
         which = f"on {target}" if target is not None else "on any target"
         raise input_error(
@@ -122,6 +124,24 @@ def _passing_records(
             f"deploy to it first: mcp-deploy --target {target or 'T'} --env {source}",
         )
     return found
+
+
+def _kept_passing(loaded: LoadedSpec, source: str, targets: list[str]) -> list[DeploymentRecord]:
+    """The passing records `source`'s engine keeps with its deployments (a cloud stack's
+    outputs), for the targets the spec deploys there."""
+    from orchestrator.deploy.engine import KeepsRecords
+    from orchestrator.spec.checks import targets_in
+
+    engine = environment_engine(loaded, source)
+    if not isinstance(engine, KeepsRecords):
+        return []
+    declared = set(targets_in(loaded.spec, source))
+    kept = [engine.recorded(source, t) for t in targets if t in declared]
+    return [
+        DeploymentRecord.from_dict(k)
+        for k in kept
+        if k is not None and k.get("status") == "verified" and k.get("request")
+    ]
 
 
 def _available(

@@ -57,10 +57,9 @@ def release(
 ) -> Outcome:
     """Release `request` (see the module docstring). `rollback` False leaves a deployment
     that failed its gate running, for inspection."""
-    records = RecordStore(ProjectPaths(loaded.root).records)
     environment, target = request.environment, request.target
     before = engine.current(environment, target)
-    previous = records.latest(environment, target) if before is not None else None
+    previous = known_record(loaded, engine, environment, target) if before is not None else None
     # The smoke test's MCP client takes ~0.8 s to import: done while the engine works.
     threading.Thread(target=_import_smoke_client, daemon=True).start()
     record, result = _apply_and_check(loaded, engine, request, previous, action, progress)
@@ -85,9 +84,15 @@ def release(
             detail=detail,
         )
     restored, how = _restore(loaded, engine, record, previous, progress)
-    if not restored:
+    if not restored and before is None:  # nothing ran here before: take the failed one away
         engine.destroy(environment, target)
-        how += ("\n  " if how else "  ") + "the failed deployment was removed"
+        how += "; the failed deployment was removed"
+    elif not restored and previous is None:
+        how = (
+            "something ran here before, but no record of it is known on this machine or with "
+            "the deployment: the failed deployment was left in place (roll back with "
+            "mcp-deploy rollback --to RECORD from a machine that has the records)"
+        )
     error_type = RolledBack if restored else GateFailed
     raise error_type(message + f"\n  {how}", hint=result.hint, detail=detail)
 
@@ -133,6 +138,22 @@ def _apply_and_check(
     final = applied_record.with_smoke("verified" if result.ok else "failed", result.to_dict())
     records.write(final)
     return final, result
+
+
+def known_record(
+    loaded: LoadedSpec, engine: Engine, environment: str, target: str
+) -> DeploymentRecord | None:
+    """The newest record of what was deployed in (environment, target): from this machine's
+    record store, else from the deployment itself (an engine that keeps records there: a
+    fresh CI runner has no local records)."""
+    records = RecordStore(ProjectPaths(loaded.root).records)
+    found = records.latest(environment, target)
+    if found is not None or not isinstance(engine, KeepsRecords):
+        return found
+    kept = engine.recorded(environment, target)
+    if kept is None or not kept.get("request"):
+        return None
+    return DeploymentRecord.from_dict(kept)
 
 
 def _restore(

@@ -36,8 +36,13 @@ from orchestrator.errors import InputError, OperationError, input_error
 from orchestrator.paths import ProjectPaths
 from orchestrator.pulumi.command import INSTALL_HINT, find_cli
 from orchestrator.pulumi.failures import failure
-from orchestrator.pulumi.settings import StackSettings, settings_issues, stack_settings
-from orchestrator.records import now
+from orchestrator.pulumi.inline import DEPLOYMENT_OUTPUT, inline_program
+from orchestrator.pulumi.settings import (
+    StackSettings,
+    settings_issues,
+    stack_settings,
+    state_variables,
+)
 from orchestrator.redact import Redactor
 from orchestrator.secret_refs import SecretRef
 from orchestrator.secret_values import read_secrets
@@ -46,7 +51,6 @@ from targets.base import TargetOptions
 Progress = Callable[[str], None]
 ProgramSource = Callable[[str], Any]  # target -> stacks.Program
 LOCAL_SOURCES = ("env:", "file:")
-DEPLOYMENT_OUTPUT = "mcp_deploy"
 STATUS_TAG = "mcp-deploy:status"
 
 
@@ -164,7 +168,7 @@ class PulumiEngine:
             raise InputError(issues)
         import stacks
 
-        variables = stacks.provider_environment(target)
+        variables = (*stacks.provider_environment(target), *state_variables(settings))
         environment_vars = cli_environment(self.environ, variables, withheld)
         try:
             command = ScrubbedCommand(self._cli(), environment_vars)
@@ -227,30 +231,17 @@ class PulumiEngine:
     def _program(
         self, request: DeploymentRequest, secret_values: Mapping[str, str]
     ) -> Callable[[], None]:
-        program = self.programs(request.target)
-        artifact_path = str(self._artifact_path(request))
-        record = self._record
+        def refused(error: OperationError) -> None:
+            self._program_error = error
 
-        def run() -> None:
-            import pulumi
-
-            try:
-                outputs = program(request, secret_values, artifact_path=artifact_path)
-            except OperationError as refused:
-                self._program_error = refused
-                raise pulumi.RunError(refused.message) from None
-            for name, value in outputs.items():
-                pulumi.export(name, value)
-            deployment = {
-                "request": request.to_dict(),
-                "request_hash": request.request_hash,
-                "artifact_digest": request.artifact.digest,
-                "deployed_at": now(),
-                "record": record,
-            }
-            pulumi.export(DEPLOYMENT_OUTPUT, json.dumps(deployment, sort_keys=True))
-
-        return run
+        return inline_program(
+            self.programs(request.target),
+            request,
+            secret_values,
+            str(self._artifact_path(request)),
+            self._record,
+            refused,
+        )
 
     def _artifact_path(self, request: DeploymentRequest) -> Path:
         store = ArtifactStore(self.paths.store)
@@ -332,6 +323,24 @@ class PulumiEngine:
             stack.workspace.set_tag(stack.name, STATUS_TAG, status)
         except CommandError as error:
             raise self._fail(f"could not tag stack {stack.name}", error, None) from None
+
+    def recorded(self, environment: str, target: str) -> dict[str, Any] | None:
+        """The record in the stack's `mcp_deploy` output, its status from the stack's tag."""
+        stack = self._workspace(environment, target, _nothing, [], create=False)
+        if stack is None:
+            return None
+        try:
+            outputs = {name: output.value for name, output in stack.outputs().items()}
+            status = stack.workspace.list_tags(stack.name).get(STATUS_TAG)
+        except CommandError as error:
+            raise self._fail(f"could not read stack {stack.name}", error, None) from None
+        if DEPLOYMENT_OUTPUT not in outputs:
+            return None
+        record = json.loads(outputs[DEPLOYMENT_OUTPUT]).get("record")
+        if not isinstance(record, dict):
+            return None
+        url = outputs.get("url")
+        return {**record, "status": status or "applied", "url": str(url or "")}
 
     def destroy(self, environment: str, target: str) -> Deployed | None:
         """`pulumi destroy` and the stack removed; None when there is no stack."""

@@ -112,3 +112,27 @@ def settings_issues(
             )
         )
     return issues
+
+
+# The credentials a state backend or secrets provider is reached with (glob patterns of
+# environment variables), by URL scheme.
+_STATE_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "s3://": ("AWS_*",),
+    "awskms://": ("AWS_*",),
+    "gs://": ("GOOGLE_*", "CLOUDSDK_*", "GCLOUD_*"),
+    "gcpkms://": ("GOOGLE_*", "CLOUDSDK_*", "GCLOUD_*"),
+    "azblob://": ("AZURE_*",),
+    "azurekeyvault://": ("AZURE_*",),
+    "hashivault://": ("VAULT_*",),
+}
+
+
+def state_variables(settings: StackSettings) -> tuple[str, ...]:
+    """The environment variables the CLI needs to reach the stack's backend and secrets
+    provider (an `s3://` backend needs AWS credentials even for a Cloud Run stack)."""
+    found: list[str] = []
+    for url in (settings.backend_url, settings.secrets_provider or ""):
+        for scheme, patterns in _STATE_CREDENTIALS.items():
+            if url.startswith(scheme):
+                found += [p for p in patterns if p not in found]
+    return tuple(found)

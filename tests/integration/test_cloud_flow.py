@@ -9,6 +9,7 @@ record and the stack tag are written, a failed smoke test rolls back through the
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,37 @@ def test_a_cloud_deploy_is_smoke_tested_recorded_and_rolled_back(tmp_path: Path)
         assert "rolled back" in failed.stderr and "passed its smoke test" in failed.stderr
         argv = [call["argv"] for call in pulumi_standin.calls(standin)]
         assert sum("up" in a for a in argv) == ups_before + 2  # the new one, then the old one
+
+        # A runner without this machine's records (a fresh CI job): the previous deployment's
+        # record is read from the stack, and a failed release is rolled back all the same.
+        kept = _outputs(served["url"], served["artifact_digest"])
+        kept["mcp_deploy"] = json.dumps({**json.loads(kept["mcp_deploy"]), "record": record})
+        (standin / "scenario.json").write_text(json.dumps({"outputs": kept}))
+        assert mcp_deploy(spec, secrets, "--target", "lambda", "--env", "staging").returncode == 0
+        shutil.rmtree(spec.parent / ".mcp-deploy" / "records")
+        (standin / "scenario.json").write_text(
+            json.dumps({"up_outputs": [_outputs(dead, served["artifact_digest"]), kept]})
+        )
+        fresh = mcp_deploy(
+            spec, secrets, "--target", "lambda", "--env", "staging", "--config", "GREETING=y"
+        )
+        assert fresh.returncode == 3, fresh.stderr  # rolled back, from the stack's record
+
+        # ...and when no record is known anywhere, the failed release is left in place
+        shutil.rmtree(spec.parent / ".mcp-deploy" / "records")
+        bare = _outputs(served["url"], served["artifact_digest"])
+        (standin / "scenario.json").write_text(
+            json.dumps({"up_outputs": [bare, _outputs(dead, served["artifact_digest"])]})
+        )
+        assert mcp_deploy(spec, secrets, "--target", "lambda", "--env", "staging").returncode == 0
+        shutil.rmtree(spec.parent / ".mcp-deploy" / "records")
+        destroys = sum("destroy" in c["argv"] for c in pulumi_standin.calls(standin))
+        unknown = mcp_deploy(
+            spec, secrets, "--target", "lambda", "--env", "staging", "--config", "GREETING=z"
+        )
+        assert unknown.returncode == 4, unknown.stderr
+        assert "left in place" in unknown.stderr
+        assert sum("destroy" in c["argv"] for c in pulumi_standin.calls(standin)) == destroys
 
         gone = mcp_deploy(spec, secrets, "destroy", "--env", "staging", "--target", "lambda")
         assert gone.returncode == 0, gone.stderr

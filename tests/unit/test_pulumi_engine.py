@@ -280,3 +280,19 @@ def test_unknown_backends_and_secrets_providers_are_refused_by_validate(
     assert result.code == 2
     assert "environments.staging.backend" in result.err
     assert "environments.staging.secrets_provider" in result.err
+
+
+def test_the_state_backend_gets_its_own_credentials(
+    standin: Path, staging: tuple[PulumiEngine, DeploymentRequest]
+) -> None:
+    engine, request = staging
+    # a Lambda stack whose state is in Google Cloud Storage: the CLI needs both clouds
+    on_gcs = PulumiEngine(engine.paths, "toolbox", backend="gs://acme-state/mcp")
+    _scenario(standin, outputs={"url": "https://x.lambda-url.on.aws/mcp"})
+    on_gcs.apply(request, lambda _line: None)
+    for call in pulumi_standin.calls(standin):
+        assert call["env"]["GOOGLE_CREDENTIALS"] == "gcp-credentials-not-for-lambda"
+        assert call["env"]["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE"
+        assert "UNRELATED_SECRET" not in call["env"]
+    select = next(c for c in pulumi_standin.calls(standin) if "init" in c["argv"])
+    assert (Path(select["cwd"]) / "Pulumi.yaml").read_text().count("gs://acme-state/mcp") == 1
