@@ -14,6 +14,7 @@ from orchestrator.cli.options import json_option, layer_options, load, overrides
 from orchestrator.cli.release_commands import NO_ROLLBACK_HELP
 from orchestrator.cli.render import emit_json
 from orchestrator.cli.smoke_command import smoke_timings
+from orchestrator.errors import OperationError
 
 if TYPE_CHECKING:
     from orchestrator.deploy.flow import Plan
@@ -344,13 +345,29 @@ def logs(
 @click.command()
 @click.option("--env", "environment", required=True, help="Environment.")
 @click.option("--target", help="Only this target (default: every target).")
+@click.option("--yes", is_flag=True, help="Do not ask before destroying cloud resources.")
 @json_option
 @click.pass_context
-def destroy(ctx: click.Context, environment: str, target: str | None, as_json: bool) -> None:
-    """Remove the server's deployments in ENV and leave nothing behind."""
+def destroy(
+    ctx: click.Context, environment: str, target: str | None, yes: bool, as_json: bool
+) -> None:
+    """Remove the server's deployments in ENV and leave nothing behind.
+
+    For a cloud environment, asked at a terminal first (not with --yes or --json, and never
+    when stdin is not a terminal: pipelines are never prompted).
+    """
     from orchestrator.deploy import flow
 
-    stopped = flow.destroy(load(ctx), environment, target)
+    loaded = load(ctx)
+    if not (yes or as_json) and sys.stdin.isatty() and not loaded.spec.is_local(environment):
+        what = f"target {target}" if target else "every target"
+        question = (
+            f"Destroy {loaded.spec.server.name} in '{environment}' ({what}): every cloud "
+            "resource its stacks hold, secrets included?"
+        )
+        if not click.confirm(question, default=False, err=True):
+            raise OperationError("nothing was destroyed", hint="pass --yes to skip the question")
+    stopped = flow.destroy(loaded, environment, target)
     if as_json:
         emit_json({"ok": True, "stopped": [vars(deployed) for deployed in stopped]})
         return

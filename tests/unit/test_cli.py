@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -222,3 +224,22 @@ def test_the_default_environment_is_always_local(
         "--spec", str(project(MINIMAL + '[environments.local]\nkind = "pulumi"\n')), "validate"
     )
     assert result.code == 2 and "environments.local.kind" in result.err, result.err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_destroying_a_cloud_environment_asks_at_a_terminal_only(
+    run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_DEPLOY_PULUMI_ROOT", "/nonexistent")
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    declined = run_cli("--spec", str(EXAMPLE_SPEC), "destroy", "--env", "staging")
+    assert declined.code == 1 and "nothing was destroyed" in declined.err
+    assert "Destroy toolbox in 'staging'" in declined.err
+    # --yes (or a pipeline's stdin) goes straight on: here to the missing Pulumi CLI
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
+    answered = run_cli("--spec", str(EXAMPLE_SPEC), "destroy", "--env", "staging", "--yes")
+    assert answered.code == 2 and "no Pulumi CLI found" in answered.err
