@@ -23,7 +23,6 @@ import http.client
 import io
 import json
 import random
-import subprocess
 import threading
 import time
 import tracemalloc
@@ -50,7 +49,7 @@ from orchestrator.oci.image import canonical
 from orchestrator.oci.push import push_artifact
 from orchestrator.oci.reference import Reference
 from orchestrator.oci.registry import RegistryClient, RegistryError
-from tests.support.net import free_port, wait_for_port
+from tests.support.registry import second_registry as start_second_registry
 
 pytestmark = pytest.mark.integration
 
@@ -184,45 +183,9 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Source]:
 
 @pytest.fixture(scope="module")
 def second_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Debian's docker-registry on another loopback port, configured like scripts/services;
-    `host:port`. Stopped (by its PID) when the module is done."""
-    root = tmp_path_factory.mktemp("registry2")
-    address = f"127.0.0.1:{free_port()}"
-    config = root / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log: {level: warn, accesslog: {disabled: true}}\n"
-        "storage:\n"
-        f"  filesystem: {{rootdirectory: {root / 'storage'}}}\n"
-        "  delete: {enabled: true}\n"
-        "  cache: {blobdescriptor: inmemory}\n"
-        f'http: {{addr: "{address}"}}\n'
-    )
-    log = root / "registry.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["docker-registry", "serve", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        host, port = address.split(":")
-        wait_for_port(
-            host,
-            int(port),
-            timeout=30,
-            gone=lambda: process.poll() is not None,
-            describe=lambda: log.read_text(errors="replace")[-2000:],
-        )
+    """Another registry on a loopback port (`host:port`), stopped when the module is done."""
+    with start_second_registry(tmp_path_factory.mktemp("registry2")) as address:
         yield address
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
 
 
 @dataclass
