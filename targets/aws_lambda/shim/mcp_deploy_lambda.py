@@ -34,7 +34,7 @@ def load_secrets_from_secrets_manager() -> None:
     if not raw:
         return
     arns: dict[str, str] = json.loads(raw)
-    import boto3  # type: ignore[import-not-found]  # provided by the Lambda Python runtime
+    import boto3  # type: ignore[import-untyped]  # provided by the Lambda Python runtime
 
     client = boto3.client("secretsmanager")
     for name, arn in sorted(arns.items()):
