@@ -295,7 +295,7 @@ def test_421_names_the_run_app_host_with_the_sdks_hint_then_passes_when_allowed(
     host = presented_host(PROJECT, f"{server}-local", REGION)
 
     refused = cli(spec, "deploy", "--target", "cloudrun", "--env", "local", "--json")
-    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.returncode == 4, refused.stdout + refused.stderr  # failed its smoke test
     answer = json.loads(refused.stdout)
     assert "421" in answer["error"] and f"Host header {host}" in answer["error"], answer
     hint = answer["hint"]
@@ -372,7 +372,7 @@ def test_lambda_local_names_its_function_url_host_too(tmp_path: Path) -> None:
     host = f"{URL_ID}.lambda-url.eu-west-1.on.aws"  # the example's targets.lambda.region
     try:
         refused = cli(spec, "deploy", "--target", "lambda", "--json")
-        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert refused.returncode == 4, refused.stdout + refused.stderr  # failed its smoke test
         answer = json.loads(refused.stdout)
         assert f"Host header {host}" in answer["error"], answer
         assert answer["hint"].startswith("mcp 2.3.0 takes transport_security in streamable_http")
