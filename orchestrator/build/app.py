@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from orchestrator.build.bytecode import compile_tree
 from orchestrator.build.context import BuildContext, InputsHash
@@ -13,19 +14,24 @@ from orchestrator.build.sources import select_sources
 from orchestrator.secret_values import secret_files
 
 RUNTIME_CONFIG_NAME = "mcp_deploy_runtime.json"
-GATE = Path(__file__).resolve().parent.parent.parent / "targets" / "shim" / "mcp_deploy_gate.py"
+SHIMS = Path(__file__).resolve().parent.parent.parent / "targets" / "shim"
+GATE = SHIMS / "mcp_deploy_gate.py"
+STDIO_BRIDGE = SHIMS / "mcp_deploy_stdio.py"  # serves a stdio server (transport stdio)
 
 
 def runtime_config(context: BuildContext) -> bytes:
     """Build-time facts the shims need: entry, paths, auth mode. No environment config."""
     spec = context.loaded.spec
-    config = {
-        "entry": spec.server.entry,
+    config: dict[str, Any] = {
+        "entry": spec.server.app_entry,
         "path": spec.server.path,
         "health_path": spec.server.health_path,
         "auth": {"mode": spec.auth.mode, "token_env": spec.auth.token_secret},
         "secrets": sorted(spec.secrets),
     }
+    if spec.server.transport == "stdio":  # the bridge (`entry`) starts this command
+        config["transport"] = "stdio"
+        config["command"] = spec.server.command
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -34,7 +40,8 @@ class AppPart:
 
     def __init__(self, context: BuildContext, shims: list[Path], inputs: InputsHash) -> None:
         self.context = context
-        self.shims = [GATE, *shims]
+        stdio = [STDIO_BRIDGE] if context.loaded.spec.server.transport == "stdio" else []
+        self.shims = [GATE, *stdio, *shims]
         loaded = context.loaded
         self.sources = select_sources(
             context.source_dir, loaded.spec.server, keep_out=secret_files(loaded.spec, loaded.root)

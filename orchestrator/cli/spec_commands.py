@@ -77,7 +77,8 @@ def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None
     server = spec.server
     click.echo(f"ok: {loaded.path}")
     click.echo(
-        f"  server        {server.name} (python {server.python}, {server.entry} at "
+        f"  server        {server.name} (python {server.python}, "
+        f"{server.entry or 'stdio: ' + ' '.join(server.command or [])} at "
         f"{server.path}, auth {spec.auth.mode})"
     )
     click.echo(f"  targets       {', '.join(targets) or '(none declared)'}")

@@ -42,6 +42,7 @@ def check_spec(loaded: LoadedSpec) -> list[Issue]:
     """All cross-table and per-environment problems of a spec whose shape is already valid."""
     return [
         *_auth(loaded),
+        *_transport(loaded),
         *_names(loaded),
         *_promotion(loaded),
         *_kinds(loaded),
@@ -118,6 +119,48 @@ def _public_acknowledged(loaded: LoadedSpec) -> Iterator[Issue]:
             'mode = "bearer" (a token from a declared secret) or mode = "iam" (the platform\'s '
             f"own IAM, on {' and '.join(iam)})",
         )
+
+
+def _transport(loaded: LoadedSpec) -> Iterator[Issue]:
+    """http needs `entry`, stdio needs `command` (and not the other), and a stdio server needs
+    a target that can start a process: not Workers."""
+    spec = loaded.spec
+    server = spec.server
+    if server.transport == "http":
+        if server.entry is None:
+            yield loaded.issue(
+                ("server", "entry"),
+                "missing required key",
+                "for example: entry = 'weather.app:app' (module:attribute of the ASGI app), "
+                'or transport = "stdio" with a command',
+            )
+        if server.command is not None:
+            yield loaded.issue(
+                ("server", "command"),
+                'command starts a stdio server: it needs transport = "stdio"',
+                'set server.transport = "stdio", or remove command (an http server has entry)',
+            )
+        return
+    if server.command is None:
+        yield loaded.issue(
+            ("server", "command"),
+            'transport = "stdio" needs the command that starts the server',
+            'for example: command = ["python", "-m", "mcp_server_time"]',
+        )
+    if server.entry is not None:
+        yield loaded.issue(
+            ("server", "entry"),
+            'a stdio server is started by command: entry is for transport = "http"',
+            "remove entry",
+        )
+    for env_name in spec.environment_names():
+        if "workers" in targets_in(spec, env_name):
+            yield loaded.issue(
+                ("server", "transport"),
+                "a stdio server cannot run on Cloudflare Workers (a Worker starts no process)",
+                "remove the workers target, or serve MCP over HTTP (server.entry)",
+            )
+            return
 
 
 def _names(loaded: LoadedSpec) -> Iterator[Issue]:
@@ -313,9 +356,9 @@ def _files(loaded: LoadedSpec) -> Iterator[Issue]:
             "point server.source at the directory holding the server's code",
         )
         return
-    module = server.entry.split(":", 1)[0]
-    relative = module.replace(".", "/")
-    if not _module_exists(source, module):
+    module = server.entry.split(":", 1)[0] if server.entry is not None else None
+    relative = (module or "").replace(".", "/")
+    if module is not None and not _module_exists(source, module):
         yield loaded.issue(
             ("server", "entry"),
             f"module '{module}' not found in {source}",

@@ -110,6 +110,10 @@ EntryPoint = Annotated[
     ),
 ]
 
+StdioArgument = Annotated[str, Field(min_length=1, max_length=4096)]
+# The ASGI app of targets/shim/mcp_deploy_stdio.py, which serves a stdio server over HTTP.
+STDIO_BRIDGE_ENTRY = "mcp_deploy_stdio:app"
+
 DEFAULT_EXCLUDES = (
     ".env",
     ".env.*",
@@ -132,7 +136,22 @@ class ServerSection(StrictModel):
     python: Literal["3.11", "3.12", "3.13"] = Field(
         "3.12", description="Python minor version; matches the Lambda runtime and image base."
     )
-    entry: EntryPoint
+    transport: Literal["http", "stdio"] = Field(
+        "http",
+        description="http: `entry` is an ASGI app serving MCP streamable HTTP; stdio: the server "
+        "is a program speaking MCP on stdin/stdout (`command`), which mcp-deploy's bridge serves "
+        "over streamable HTTP, one warm child process per instance.",
+    )
+    entry: EntryPoint | None = Field(
+        None, description="module:attribute of the ASGI app (transport http; required there)."
+    )
+    command: list[StdioArgument] | None = Field(
+        None,
+        min_length=1,
+        description="The stdio server's command line (transport stdio; required there), e.g. "
+        '["python", "-m", "mcp_server_time"]: `python` is the runtime\'s own interpreter, and '
+        "packages from requirements.txt are importable.",
+    )
     source: str = Field(".", description="Source directory, relative to the spec file.")
     path: HttpPath = Field("/mcp", description="URL path of the MCP endpoint.")
     health_path: HttpPath | None = Field(None, description="Optional health-check URL path.")
@@ -147,6 +166,11 @@ class ServerSection(StrictModel):
         ".mcpdeployignore",
         description="Gitignore-style file (in the source directory) of more paths to leave out.",
     )
+
+    @property
+    def app_entry(self) -> str:
+        """The ASGI app the shims serve: `entry`, or mcp-deploy's stdio bridge."""
+        return self.entry if self.entry is not None else STDIO_BRIDGE_ENTRY
 
 
 class SecretDeclaration(StrictModel):

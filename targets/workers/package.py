@@ -142,6 +142,11 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
         _check_layout(app_files, vendor_files)
 
         context.progress("checking imports")
+        if spec.server.entry is None:  # validate refuses stdio for Workers first
+            raise OperationError(
+                "a stdio server cannot run on Cloudflare Workers (a Worker starts no process)",
+                hint="serve MCP over HTTP from an ASGI app (server.entry), or use another target",
+            )
         used = _check_imports(spec.server.entry, app_files, vendor_files, vendored, python)
         manifest = _manifest(options, python, vendored, used, spec.server.entry)
         entries = {
