@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -44,8 +45,23 @@ def _templates(package: str) -> dict[str, str]:
     }
 
 
-def scaffold(directory: Path, name: str | None = None) -> Scaffold:
-    """Write a spec and server into `directory` (created if missing).
+def _stdio_templates() -> dict[str, str]:
+    """Relative output path → template name, for an existing stdio server."""
+    return {
+        "mcp-deploy.toml": "mcp-deploy-stdio.toml.tmpl",
+        ".mcpdeployignore": "mcpdeployignore.tmpl",
+    }
+
+
+def scaffold(
+    directory: Path,
+    name: str | None = None,
+    command: list[str] | None = None,
+    requirements: list[str] | None = None,
+) -> Scaffold:
+    """Write a spec and server into `directory` (created if missing); with `command`, a spec
+    for the existing stdio server that command starts (and `requirements`, the packages that
+    provide it, in requirements.txt).
 
     Raises `InputError` without writing anything when the name is not DNS-safe or when any
     file it would write already exists.
@@ -61,7 +77,10 @@ def scaffold(directory: Path, name: str | None = None) -> Scaffold:
             "pass --name NAME with a DNS-safe name",
         )
     package = server_name.replace("-", "_")
-    plan = {directory / out: template for out, template in _templates(package).items()}
+    templates = _templates(package) if command is None else _stdio_templates()
+    plan: dict[Path, str] = {directory / out: template for out, template in templates.items()}
+    if requirements:
+        plan[directory / "requirements.txt"] = ""
     existing = [path for path in plan if path.exists()]
     if existing:
         raise InputError(
@@ -75,10 +94,15 @@ def scaffold(directory: Path, name: str | None = None) -> Scaffold:
         "package": package,
         "arch": host_architecture(),
         "python": host_python(),
+        "command": json.dumps(command or []),  # a JSON array of strings is a TOML array
     }
     template_dir = resources.files("orchestrator") / "templates"
     for path, template in plan.items():
-        text = Template((template_dir / template).read_text(encoding="utf-8")).substitute(values)
+        if not template:  # requirements.txt of a stdio server: the packages named
+            text = "".join(f"{line}\n" for line in requirements or [])
+        else:
+            source = (template_dir / template).read_text(encoding="utf-8")
+            text = Template(source).substitute(values)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as handle:
             handle.write(text)

@@ -14,18 +14,51 @@ from orchestrator.cli.render import emit_json
 @click.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
 @click.option("--name", help="Server name (default: derived from the directory name).")
+@click.option(
+    "--stdio",
+    "command",
+    metavar="COMMAND",
+    help="An existing stdio server instead: the command that starts it, e.g. "
+    '"python -m mcp_server_time" (split like a shell does).',
+)
+@click.option(
+    "--requirement",
+    "requirements",
+    multiple=True,
+    metavar="REQ",
+    help="With --stdio: a package that provides it (requirements.txt line), repeatable.",
+)
 @json_option
-def init(directory: Path, name: str | None, as_json: bool) -> None:
-    """Create a spec and a minimal working MCP server in DIRECTORY. Never overwrites."""
+def init(
+    directory: Path,
+    name: str | None,
+    command: str | None,
+    requirements: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create a spec and a minimal working MCP server in DIRECTORY, or with --stdio a spec for
+    an existing stdio server. Never overwrites."""
+    import shlex
+
+    from orchestrator.errors import input_error
     from orchestrator.scaffold import scaffold
 
-    result = scaffold(directory, name)
+    if requirements and command is None:
+        raise input_error("--requirement", "--requirement goes with --stdio")
+    try:
+        argv = shlex.split(command) if command is not None else None
+    except ValueError as error:
+        raise input_error("--stdio", f"cannot split the command: {error}") from None
+    if argv is not None and not argv:
+        raise input_error("--stdio", "the command is empty", 'e.g. --stdio "python -m server"')
+    result = scaffold(directory, name, argv, list(requirements))
     if as_json:
         emit_json({"ok": True, "name": result.name, "files": [str(path) for path in result.files]})
         return
     from orchestrator.errors import printable
 
-    click.echo(printable(f"created MCP server '{result.name}' in {result.directory}:"))
+    made = "a spec for the stdio server" if argv is not None else "MCP server"
+    click.echo(printable(f"created {made} '{result.name}' in {result.directory}:"))
     for path in result.files:
         click.echo(printable(f"  {path}"))
     click.echo("next: mcp-deploy validate && mcp-deploy --target lambda --env local")

@@ -243,3 +243,30 @@ def test_destroying_a_cloud_environment_asks_at_a_terminal_only(
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
     answered = run_cli("--spec", str(EXAMPLE_SPEC), "destroy", "--env", "staging", "--yes")
     assert answered.code == 2 and "no Pulumi CLI found" in answered.err
+
+
+def test_init_writes_a_spec_for_an_existing_stdio_server(run_cli: Run, tmp_path: Path) -> None:
+    target = tmp_path / "timesrv"
+    made = run_cli(
+        "init", str(target), "--stdio", "python -m mcp_server_time --local-timezone 'UTC'",
+        "--requirement", "mcp-server-time==2026.10.19", "--json",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    assert sorted(Path(p).name for p in made.json()["files"]) == [
+        ".mcpdeployignore", "mcp-deploy.toml", "requirements.txt",
+    ]  # fmt: skip
+    spec = tomllib.loads((target / "mcp-deploy.toml").read_text())
+    assert spec["server"]["transport"] == "stdio"
+    assert spec["server"]["command"] == [
+        "python", "-m", "mcp_server_time", "--local-timezone", "UTC",
+    ]  # fmt: skip
+    assert (target / "requirements.txt").read_text() == "mcp-server-time==2026.10.19\n"
+    valid = run_cli("--spec", str(target / "mcp-deploy.toml"), "validate")
+    assert valid.code == 0, valid.err
+    assert "stdio: python -m mcp_server_time" in valid.out
+    again = run_cli("init", str(target), "--stdio", "python -m x")
+    assert again.code == 2 and "already exists" in again.err
+    lone = run_cli("init", str(tmp_path / "x"), "--requirement", "a==1")
+    assert lone.code == 2 and "--requirement goes with --stdio" in lone.err
+    unclosed = run_cli("init", str(tmp_path / "y"), "--stdio", "python 'unclosed")
+    assert unclosed.code == 2 and "cannot split the command" in unclosed.err
