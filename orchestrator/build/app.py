@@ -16,7 +16,11 @@ from orchestrator.secret_values import secret_files
 RUNTIME_CONFIG_NAME = "mcp_deploy_runtime.json"
 SHIMS = Path(__file__).resolve().parent.parent.parent / "targets" / "shim"
 GATE = SHIMS / "mcp_deploy_gate.py"
-STDIO_BRIDGE = SHIMS / "mcp_deploy_stdio.py"  # serves a stdio server (transport stdio)
+STDIO_SHIMS = [  # serve a stdio server (transport stdio): the bridge and its parts
+    SHIMS / "mcp_deploy_stdio.py",
+    SHIMS / "mcp_deploy_stdio_jsonrpc.py",
+    SHIMS / "mcp_deploy_stdio_child.py",
+]
 
 
 def runtime_config(context: BuildContext) -> bytes:
@@ -40,7 +44,7 @@ class AppPart:
 
     def __init__(self, context: BuildContext, shims: list[Path], inputs: InputsHash) -> None:
         self.context = context
-        stdio = [STDIO_BRIDGE] if context.loaded.spec.server.transport == "stdio" else []
+        stdio = STDIO_SHIMS if context.loaded.spec.server.transport == "stdio" else []
         self.shims = [GATE, *stdio, *shims]
         loaded = context.loaded
         self.sources = select_sources(
