@@ -75,6 +75,7 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,8 @@ class StdioBridge(JsonRpcEndpoint):
     def child_environment(self) -> dict[str, str]:
         """This process's environment (read now: config and secrets are set by the time the
         child starts), minus `unset_env`, plus `env`; PYTHONPATH = `env`'s PYTHONPATH, then
-        this process's sys.path (so vendored packages import in the child)."""
+        this process's sys.path (so vendored packages import in the child); HOME the temp
+        directory when unset."""
         environment = {k: v for k, v in os.environ.items() if k not in self.unset_env}
         extra = dict(self.env)
         first = [p for p in extra.pop("PYTHONPATH", "").split(os.pathsep) if p]
@@ -154,6 +156,9 @@ class StdioBridge(JsonRpcEndpoint):
         environment.update(extra)
         environment["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         environment.setdefault("PYTHONUNBUFFERED", "1")
+        # Lambda sets no HOME, and servers write caches and config there: the temp directory
+        # is the one place both platforms let a process write.
+        environment.setdefault("HOME", tempfile.gettempdir())
         return environment
 
     def _live_child(self) -> Child | None:

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -424,6 +425,16 @@ def test_the_child_gets_the_environment_the_path_and_its_directory(
 
     run(scenario)
     assert bridge.command[0] == sys.executable
+
+
+def test_a_child_without_home_gets_the_temp_directory(
+    stdio: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOME")  # as on Lambda
+    bridge = stdio.bridge_app(RAW)
+    assert bridge.child_environment()["HOME"] == tempfile.gettempdir()
+    monkeypatch.setenv("HOME", "/home/server")
+    assert bridge.child_environment()["HOME"] == "/home/server"
 
 
 def test_lifespan_shutdown_stops_the_child(stdio: ModuleType) -> None:
