@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import platform
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -43,3 +44,16 @@ def exclusive(names: tuple[str, ...], progress: Callable[[str], None]) -> Iterat
                 progress(f"another bench holds {name}: waiting for it to finish")
                 fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def remote_connects(trace: Path) -> tuple[set[str], set[str]]:
+    """(loopback, other) addresses connect()ed to in an strace log (inet and inet6)."""
+    found: set[str] = set()
+    text = trace.read_text(errors="replace") if trace.exists() else ""
+    for match in re.finditer(
+        r'sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")',
+        text,
+    ):
+        found.add(f"{match.group(2) or match.group(3)}:{match.group(1)}")
+    loopback = {a for a in found if a.startswith(("127.", "::1:", "::ffff:127."))}
+    return loopback, found - loopback

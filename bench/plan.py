@@ -223,19 +223,6 @@ def traced(argv: list[str], trace: Path | None) -> list[str]:
     return ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *argv]
 
 
-def remote_connects(trace: Path) -> tuple[set[str], set[str]]:
-    """(loopback, other) addresses connect()ed to in an strace log (inet and inet6)."""
-    found: set[str] = set()
-    text = trace.read_text(errors="replace") if trace.exists() else ""
-    for match in re.finditer(
-        r'sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")',
-        text,
-    ):
-        found.add(f"{match.group(2) or match.group(3)}:{match.group(1)}")
-    loopback = {a for a in found if a.startswith(("127.", "::1:", "::ffff:127."))}
-    return loopback, found - loopback
-
-
 def warm(specs: dict[str, Path], env: dict[str, str], work: Path) -> dict[str, Any]:
     """Build each target's artifact (untimed), then check the plans reuse it; trace the
     network when strace is present."""
@@ -246,7 +233,7 @@ def warm(specs: dict[str, Path], env: dict[str, str], work: Path) -> dict[str, A
         trace = work / f"warm-{target}.strace" if strace else None
         builds[target], _, _ = run(traced(plan_argv(spec, target), trace), env)
         if trace is not None:
-            loopback, other = remote_connects(trace)
+            loopback, other = _common.remote_connects(trace)
             seen["loopback"] |= loopback
             seen["other"] |= other
         _, _, progress = run(plan_argv(spec, target), env)
@@ -255,7 +242,7 @@ def warm(specs: dict[str, Path], env: dict[str, str], work: Path) -> dict[str, A
     trace = work / "driver.strace" if strace else None
     _, out, _ = run(traced(driver_argv(specs, "--modules"), trace), env)
     if trace is not None:
-        loopback, other = remote_connects(trace)
+        loopback, other = _common.remote_connects(trace)
         seen["loopback"] |= loopback
         seen["other"] |= other
     driver = json.loads(out)

@@ -262,19 +262,6 @@ class Project:
                 progress(f"warning: {error}")
 
 
-def remote_connects(trace: Path) -> tuple[set[str], set[str]]:
-    """(loopback, other) addresses connect()ed to in an strace log (inet and inet6)."""
-    found: set[str] = set()
-    text = trace.read_text(errors="replace") if trace.exists() else ""
-    for match in re.finditer(
-        r'sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")',
-        text,
-    ):
-        found.add(f"{match.group(2) or match.group(3)}:{match.group(1)}")
-    loopback = {a for a in found if a.startswith(("127.", "::1:", "::ffff:127."))}
-    return loopback, found - loopback
-
-
 def docker_tags() -> set[str]:
     listed = subprocess.run(
         ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
@@ -294,7 +281,7 @@ def warm_up(project: Project, work: Path) -> dict[str, Any]:
 
     def note(trace: Path | None) -> None:
         if trace is not None:
-            loopback, other = remote_connects(trace)
+            loopback, other = _common.remote_connects(trace)
             seen["loopback"] |= loopback
             seen["other"] |= other
 
