@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ class PulumiEngine:
         environment_vars = cli_environment(self.environ, variables, withheld)
         try:
             command = ScrubbedCommand(self._cli(), environment_vars)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, subprocess.SubprocessError) as error:
             raise OperationError(
                 f"the Pulumi CLI does not run: {error}", hint=INSTALL_HINT
             ) from None

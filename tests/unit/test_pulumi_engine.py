@@ -296,3 +296,13 @@ def test_the_state_backend_gets_its_own_credentials(
         assert "UNRELATED_SECRET" not in call["env"]
     select = next(c for c in pulumi_standin.calls(standin) if "init" in c["argv"])
     assert (Path(select["cwd"]) / "Pulumi.yaml").read_text().count("gs://acme-state/mcp") == 1
+
+
+def test_a_cli_that_does_not_run_is_an_error_not_a_traceback(
+    standin: Path, staging: tuple[PulumiEngine, DeploymentRequest]
+) -> None:
+    engine, request = staging
+    (standin / "bin" / "pulumi").write_text("#!/bin/sh\necho 'broken install' >&2\nexit 3\n")
+    with pytest.raises(OperationError) as raised:
+        engine.apply(request, lambda _line: None)
+    assert "the Pulumi CLI does not run" in raised.value.message
