@@ -19,7 +19,6 @@ seam (`orchestrator.pulumi.command.ScrubbedCommand`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -37,7 +36,7 @@ from orchestrator.errors import InputError, OperationError, input_error
 from orchestrator.paths import ProjectPaths
 from orchestrator.pulumi.command import INSTALL_HINT, find_cli
 from orchestrator.pulumi.failures import failure
-from orchestrator.pulumi.inline import DEPLOYMENT_OUTPUT, inline_program
+from orchestrator.pulumi.inline import DEPLOYMENT_OUTPUT, inline_program, read_deployment
 from orchestrator.pulumi.settings import (
     StackSettings,
     settings_issues,
@@ -335,9 +334,7 @@ class PulumiEngine:
             status = stack.workspace.list_tags(stack.name).get(STATUS_TAG)
         except CommandError as error:
             raise self._fail(f"could not read stack {stack.name}", error, None) from None
-        if DEPLOYMENT_OUTPUT not in outputs:
-            return None
-        record = json.loads(outputs[DEPLOYMENT_OUTPUT]).get("record")
+        record = read_deployment(outputs).get("record")
         if not isinstance(record, dict):
             return None
         url = outputs.get("url")
@@ -374,9 +371,9 @@ class PulumiEngine:
             status = stack.workspace.list_tags(stack.name).get(STATUS_TAG, "")
         except CommandError as error:
             raise self._fail(f"could not read stack {stack.name}", error, None) from None
-        if DEPLOYMENT_OUTPUT not in outputs:
+        deployment = read_deployment(outputs)
+        if not deployment:
             return None
-        deployment = json.loads(outputs[DEPLOYMENT_OUTPUT])
         return Deployed(
             environment=environment,
             target=target,

@@ -47,3 +47,13 @@ def inline_program(
         pulumi.export(DEPLOYMENT_OUTPUT, json.dumps(deployment, sort_keys=True))
 
     return run
+
+
+def read_deployment(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The `mcp_deploy` output of a stack's outputs as a dict; empty when it is missing or not
+    one (a stack mcp-deploy did not write)."""
+    try:
+        found = json.loads(str(outputs.get(DEPLOYMENT_OUTPUT) or "{}"))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -306,3 +306,13 @@ def test_a_cli_that_does_not_run_is_an_error_not_a_traceback(
     with pytest.raises(OperationError) as raised:
         engine.apply(request, lambda _line: None)
     assert "the Pulumi CLI does not run" in raised.value.message
+
+
+def test_a_stack_whose_deployment_output_is_not_ours_reads_as_nothing_deployed(
+    standin: Path, staging: tuple[PulumiEngine, DeploymentRequest]
+) -> None:
+    engine, request = staging
+    _scenario(standin, outputs={"url": "https://x.lambda-url.on.aws/mcp", "mcp_deploy": "not {"})
+    engine.apply(request, lambda _line: None)
+    assert engine.current("staging", "lambda") is None
+    assert engine.recorded("staging", "lambda") is None
