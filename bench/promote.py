@@ -70,7 +70,7 @@ if str(REPO) not in sys.path:
 
 from bench import _common  # noqa: E402
 from tests.support.debian_base import BaseImageError  # noqa: E402
-from tests.support.example import example_copy  # noqa: E402
+from tests.support.example import QA_ENVIRONMENT, example_copy  # noqa: E402
 
 CLI = str(REPO / ".venv" / "bin" / "mcp-deploy")
 PYTHON = str(REPO / ".venv" / "bin" / "python")
@@ -84,14 +84,6 @@ SECRETS = {
     "QA_TOKEN": "bench-promote-qa-token",
     "QA_API_KEY": "bench-promote-qa-key",
 }
-QA = """
-[environments.qa]
-kind = "local"
-promote_from = "local"
-config.GREETING = "Hello from qa"
-secrets.MCP_AUTH_TOKEN = "env:QA_TOKEN"
-secrets.TOOLBOX_API_KEY = "env:QA_API_KEY"
-"""
 # Nothing but loopback: docker.io (the default Cloud Run base's registry) mirrored to a closed
 # port; uv may not reach an index (its cache is warm).
 GUARDS = {
@@ -176,7 +168,7 @@ class Project:
             self.spec = example_copy(work / "toolbox", image_base=True)
         except BaseImageError as error:
             raise SystemExit(f"{error}\n(run `scripts/services start` first)") from None
-        self.spec.write_text(self.spec.read_text() + QA)
+        self.spec.write_text(self.spec.read_text() + QA_ENVIRONMENT)
         self.store = self.spec.parent / ".mcp-deploy" / "store"
         self.cache = work / "mcp-deploy-cache"
         self.env = {

@@ -19,7 +19,6 @@ repository concerned and whether the source or the destination failed.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import re
 import time
@@ -34,10 +33,10 @@ from orchestrator.oci import registry
 from orchestrator.oci.media import ACCEPT_ANY_MANIFEST
 from orchestrator.oci.reference import Reference
 from orchestrator.oci.registry import RegistryClient, RegistryError
+from orchestrator.oci.verified_stream import Damaged, SourceBroke, VerifiedBody
 
 Progress = Callable[[str], None]
 
-CHUNK = 1 << 20  # bytes read from the source (and sent on) at a time
 ACCEPT = ACCEPT_ANY_MANIFEST + ", application/vnd.oci.artifact.manifest.v1+json"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -305,7 +304,7 @@ def _stream(job: _Copy, digest: str, size: int) -> None:
             return
         last = failure
     assert last is not None
-    if isinstance(last, _SourceBroke):
+    if isinstance(last, SourceBroke):
         raise OperationError(
             f"reading blob {digest} from {job.source.registry}/{job.source.repository} "
             f"broke off {registry.RETRIES} times: {last}",
@@ -334,20 +333,20 @@ def _stream_once(job: _Copy, digest: str, size: int) -> Exception | None:
             job.writer.open_stream(
                 "PUT",
                 f"{location}{separator}digest={urllib.parse.quote(digest)}",
-                body=_Verified(answer, digest, size),
+                body=VerifiedBody(answer, digest, size),
                 size=size,
                 headers={"Content-Type": "application/octet-stream"},
                 ok=(201,),
                 scope=job.push,
             ).close()
-        except _Damaged as error:
+        except Damaged as error:
             raise OperationError(
                 f"blob {digest} from {source} is corrupt: {error}; nothing was stored in "
                 f"{job.destination}",
                 hint="the source registry (or something between it and you) serves bytes "
                 "that do not match the digest",
             ) from None
-        except _SourceBroke as error:
+        except SourceBroke as error:
             return error.with_traceback(None)
         except RegistryError as error:
             refused = _refused(job, f"the upload of blob {digest}", error)
@@ -355,55 +354,3 @@ def _stream_once(job: _Copy, digest: str, size: int) -> Exception | None:
                 return refused
             raise refused from None
     return None
-
-
-class _Damaged(Exception):
-    """The source's bytes do not match the blob's digest or size."""
-
-
-class _SourceBroke(Exception):
-    """Reading the source broke off (connection lost, short read): worth another attempt.
-    Not an OSError, so the PUT streaming it does not mistake it for its own failure."""
-
-
-class _Verified:
-    """The body of a streamed PUT: reads the source answer `CHUNK` bytes at a time (whatever
-    size is asked for), hashing it. The last chunk is handed on only once the whole blob has
-    been read and its size and sha256 check out; otherwise `_Damaged` is raised, which
-    aborts the PUT before the destination has the whole blob."""
-
-    def __init__(self, answer: http.client.HTTPResponse, digest: str, size: int) -> None:
-        self._answer = answer
-        self._digest = digest
-        self._size = size
-        self._count = 0
-        self._hash = hashlib.sha256()
-        self._finished = False
-
-    def read(self, _size: int = -1, /) -> bytes:
-        if self._finished:
-            return b""
-        chunk = self._take(min(CHUNK, self._size - self._count + 1))
-        self._count += len(chunk)
-        self._hash.update(chunk)
-        if self._count > self._size:
-            raise _Damaged(f"it is longer than the {self._size} bytes its descriptor says")
-        if self._count < self._size:
-            if not chunk and self._answer.length:  # fewer bytes than its Content-Length
-                raise _SourceBroke(f"the answer broke off after {self._count} bytes")
-            if not chunk:
-                raise _Damaged(f"it ended after {self._count} of {self._size} bytes")
-            return chunk
-        if self._take(1):
-            raise _Damaged(f"it is longer than the {self._size} bytes its descriptor says")
-        actual = "sha256:" + self._hash.hexdigest()
-        if actual != self._digest:
-            raise _Damaged(f"its bytes hash to {actual}")
-        self._finished = True
-        return chunk
-
-    def _take(self, size: int) -> bytes:
-        try:
-            return self._answer.read(size)
-        except (OSError, http.client.HTTPException) as error:
-            raise _SourceBroke(f"{type(error).__name__}: {error}") from None

@@ -19,7 +19,7 @@ import pytest
 
 from tests.integration.test_example_servers import mcp_session
 from tests.support.cli import MCP_DEPLOY, mcp_deploy
-from tests.support.example import example_copy
+from tests.support.example import QA_ENVIRONMENT, example_copy
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +29,6 @@ SECRETS = {
     "QA_TOKEN": "promo-qa-token-canary-5e6f",
     "QA_API_KEY": "promo-qa-key-canary-7a8b",
 }
-QA = """
-[environments.qa]
-kind = "local"
-promote_from = "local"
-config.GREETING = "Hello from qa"
-secrets.MCP_AUTH_TOKEN = "env:QA_TOKEN"
-secrets.TOOLBOX_API_KEY = "env:QA_API_KEY"
-"""
 
 
 def cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,7 +59,7 @@ def status(spec: Path, environment: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def spec(tmp_path: Path) -> Any:
     spec = example_copy(tmp_path / "toolbox", image_base=True)
-    spec.write_text(spec.read_text() + QA)
+    spec.write_text(spec.read_text() + QA_ENVIRONMENT)
     yield spec
     for environment in ("local", "qa"):
         cli(spec, "destroy", "--env", environment)

@@ -8,6 +8,16 @@ from pathlib import Path
 from tests.conftest import EXAMPLE_DIR
 from tests.support.debian_base import python_base_image
 
+# A second local-kind environment that takes its artifacts from `local` (promotion), with its
+# own config and secret sources (QA_TOKEN, QA_API_KEY): append it to an example copy's spec.
+QA_ENVIRONMENT = """
+[environments.qa]
+kind = "local"
+promote_from = "local"
+config.GREETING = "Hello from qa"
+secrets.MCP_AUTH_TOKEN = "env:QA_TOKEN"
+secrets.TOOLBOX_API_KEY = "env:QA_API_KEY"
+"""
 _REGISTRY_LINE = 'registry = "europe-west1-docker.pkg.dev/acme-mcp/mcp"'
 
 
