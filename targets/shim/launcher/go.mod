@@ -1,0 +1,3 @@
+module mcp-deploy.dev/launcher
+
+go 1.22

@@ -1,0 +1,134 @@
+// Command mcp-deploy-launch is mcp-deploy's launcher for `server.runtime = "binary"`: it
+// stands in front of a server executable (Rust, Go, ...) that serves MCP streamable HTTP on
+// $PORT, and does mcp-deploy's runtime duties where there is no Python. It is
+// /var/task/bootstrap in a Lambda zip (runtime provided.al2023, behind AWS's Lambda Web
+// Adapter) and /app/mcp-deploy-launch in a Cloud Run image (from scratch, uid 65532,
+// read-only root filesystem). Standard library only; built static (CGO_ENABLED=0).
+//
+// Contract:
+//
+//  1. Configuration: mcp_deploy_runtime.json in the directory of the launcher's own
+//     executable (symlinks resolved). Keys: "binary" (the server executable, relative to that
+//     directory), "path" (the MCP path, for the start-up line), "health_path" (string or
+//     null), "auth" {"mode": "bearer"|"iam"|"none", "token_env": NAME}, "secrets" (names,
+//     informational). Unknown keys are ignored. A missing or invalid file: a stderr line
+//     naming the file, exit 1.
+//  2. Secrets, stdin form (local Cloud Run emulation): with MCP_DEPLOY_SECRETS_STDIN=1 the
+//     first line of stdin is a JSON object NAME -> value; each becomes an environment
+//     variable of the server (and is seen by the gate).
+//  3. Secrets, Lambda form: with MCP_DEPLOY_SECRET_ARNS (a JSON object NAME -> Secrets
+//     Manager ARN) each secret is read with GetSecretValue, in parallel, signed with AWS
+//     Signature Version 4 (service secretsmanager, region AWS_REGION, credentials
+//     AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN), at
+//     AWS_ENDPOINT_URL_SECRETS_MANAGER (else AWS_ENDPOINT_URL, as boto3 does, else
+//     https://secretsmanager.<region>.amazonaws.com). Throttling (400 ThrottlingException,
+//     429), 5xx answers and transport errors are retried with backoff (4 attempts). Any
+//     failure: one stderr line per failed secret naming the secret NAME and AWS's error
+//     type and message, exit 1. MCP_DEPLOY_SECRET_ARNS and MCP_DEPLOY_SECRETS_STDIN are not
+//     passed on to the server. Secret values are never written anywhere but the server's
+//     environment.
+//  4. Auth gate, as targets/shim/mcp_deploy_gate.py's BearerGate: mode "bearer" lets a
+//     request through only with exactly one Authorization header "Bearer <token>" whose
+//     token equals the environment variable token_env (constant-time comparison); more than
+//     one Authorization header, or a value with a comma, is 400; anything else is 401 (same
+//     headers and JSON bodies as the gate's REFUSALS). The health path is always open;
+//     modes "iam" and "none" let everything through. In bearer mode an empty or missing
+//     token, or one with a comma, is a start-up error (stderr, exit 1: fail closed).
+//  5. The server is started as a child: argv just the binary's path, cwd the launcher's
+//     directory, the launcher's environment plus the secrets, PORT=<a free loopback port>
+//     and HOST=127.0.0.1 (unless HOST is set); stdin /dev/null, stdout/stderr shared with
+//     the launcher (the platform's log). The launcher waits (polling every 5 ms, up to 60 s)
+//     until 127.0.0.1:<port> accepts TCP connections. If the child exits first, a stderr
+//     line and exit with the child's status (1 if that was 0; 128+n for signal n).
+//  6. Only then the launcher listens, on $AWS_LWA_PORT, else $PORT, else 8080; bind address
+//     $MCP_DEPLOY_HOST, else 127.0.0.1 when AWS_LAMBDA_RUNTIME_API is set (Lambda: the
+//     adapter is local), else 0.0.0.0 (Cloud Run). Requests the gate lets through are
+//     reverse-proxied to http://127.0.0.1:<port> (the server sees Host 127.0.0.1:<port>,
+//     the original host in X-Forwarded-Host, the client chain in X-Forwarded-For; an inbound
+//     X-Forwarded-Proto of http/https from the platform's front door is kept, otherwise it
+//     is "http"). Bodies stream both ways; responses are flushed as they come (SSE).
+//  7. SIGTERM/SIGINT: stop accepting, forward SIGTERM to the server, wait for in-flight
+//     requests and the server up to 8 s (Cloud Run kills 10 s after SIGTERM), then SIGKILL
+//     it. Exit 0 when the server ended cleanly (exit status 0, or ended by that SIGTERM:
+//     killed by it or exit status 143), else its status (1 when it had to be killed). If the
+//     server exits on its own, the launcher logs it and exits with its status (1 if 0).
+//  8. The child is reaped (as PID 1, e.g. in a container, orphans are reaped too) and dies
+//     with the launcher (parent-death signal SIGKILL).
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const (
+	programName = "mcp-deploy-launch"
+	configName  = "mcp_deploy_runtime.json"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+// logf writes one line, prefixed with the program's name, to stderr (the platform's log).
+func logf(format string, args ...any) {
+	line := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	fmt.Fprintf(os.Stderr, "%s: %s\n", programName, line)
+}
+
+// run does the whole job and returns the process's exit status.
+func run() int {
+	dir, err := executableDir()
+	if err != nil {
+		logf("cannot locate my own executable: %v", err)
+		return 1
+	}
+	config, err := loadConfig(filepath.Join(dir, configName))
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	env := environMap(os.Environ())
+	secrets, err := readSecrets(env, os.Stdin)
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	for name, value := range secrets {
+		env[name] = value
+	}
+	delete(env, secretArnsVariable)
+	delete(env, secretsStdinVariable)
+
+	gate, err := newGate(config.Auth.Mode, config.Auth.TokenEnv, config.HealthPath, env)
+	if err != nil {
+		logf("%v", err)
+		return 1
+	}
+	listenAddr := listenAddress(os.Getenv)
+	childPort, err := freeLoopbackPort(listenAddr)
+	if err != nil {
+		logf("cannot find a free loopback port for the server: %v", err)
+		return 1
+	}
+	env["PORT"] = fmt.Sprint(childPort)
+	if _, set := env["HOST"]; !set {
+		env["HOST"] = "127.0.0.1"
+	}
+	return supervise(config, dir, environList(env), childPort, listenAddr, gate)
+}
+
+// executableDir is the directory of the running executable, symlinks resolved.
+func executableDir() (string, error) {
+	path, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(resolved), nil
+}
