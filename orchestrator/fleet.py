@@ -161,7 +161,7 @@ def check_filters(
 def targets_of(loaded: LoadedSpec, environment: str) -> list[str]:
     """The targets `environment` of the spec deploys to: the ones declared at the top level
     and the ones declared only in the environment's own layer, sorted."""
-    from orchestrator.spec.checks import targets_in
+    from orchestrator.spec.server_checks import targets_in
 
     return targets_in(loaded.spec, environment)
 

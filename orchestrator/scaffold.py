@@ -53,15 +53,62 @@ def _stdio_templates() -> dict[str, str]:
     }
 
 
+def _binary_templates() -> dict[str, str]:
+    """Relative output path → template name, for an existing binary server."""
+    return {"mcp-deploy.toml": "mcp-deploy-binary.toml.tmpl"}
+
+
+@dataclass(frozen=True)
+class BinaryServer:
+    """An existing server built as an executable: its path (relative to the directory) and
+    the command that builds it (None: built by other means)."""
+
+    binary: str
+    build: list[str] | None
+
+
+def guess_binary(directory: Path) -> BinaryServer | None:
+    """What a Cargo or Go project in `directory` builds: `target/release/<bin or package>`
+    with `cargo build --release --locked`, or a static `bin/<last module path element>` with
+    `go build`; None when neither (or unreadable)."""
+    import tomllib
+
+    cargo, go_mod = directory / "Cargo.toml", directory / "go.mod"
+    if cargo.is_file():
+        try:
+            manifest = tomllib.loads(cargo.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        bins = manifest.get("bin") or []
+        name = bins[0].get("name") if bins else manifest.get("package", {}).get("name")
+        if not isinstance(name, str):
+            return None
+        return BinaryServer(f"target/release/{name}", ["cargo", "build", "--release", "--locked"])
+    if go_mod.is_file():
+        try:
+            lines = go_mod.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return None
+        module = next((line.split()[1] for line in lines if line.startswith("module ")), None)
+        if module is None:
+            return None
+        name = module.rstrip("/").rsplit("/", 1)[-1]
+        build = ["env", "CGO_ENABLED=0", "go", "build", "-trimpath", "-ldflags", "-s -w"]
+        return BinaryServer(f"bin/{name}", [*build, "-o", f"bin/{name}", "."])
+    return None
+
+
 def scaffold(
     directory: Path,
     name: str | None = None,
     command: list[str] | None = None,
     requirements: list[str] | None = None,
+    binary: BinaryServer | None = None,
 ) -> Scaffold:
     """Write a spec and server into `directory` (created if missing); with `command`, a spec
     for the existing stdio server that command starts (and `requirements`, the packages that
-    provide it, in requirements.txt).
+    provide it, in requirements.txt); with `binary`, a spec for the existing server built as
+    that executable.
 
     Raises `InputError` without writing anything when the name is not DNS-safe or when any
     file it would write already exists.
@@ -77,7 +124,10 @@ def scaffold(
             "pass --name NAME with a DNS-safe name",
         )
     package = server_name.replace("-", "_")
-    templates = _templates(package) if command is None else _stdio_templates()
+    if binary is not None:
+        templates = _binary_templates()
+    else:
+        templates = _templates(package) if command is None else _stdio_templates()
     plan: dict[Path, str] = {directory / out: template for out, template in templates.items()}
     if requirements:
         plan[directory / "requirements.txt"] = ""
@@ -95,6 +145,9 @@ def scaffold(
         "arch": host_architecture(),
         "python": host_python(),
         "command": json.dumps(command or []),  # a JSON array of strings is a TOML array
+        "binary": binary.binary if binary is not None else "",
+        "build_line": _build_line(binary),
+        "platform": "linux/arm64" if host_architecture() == "arm64" else "linux/amd64",
     }
     template_dir = resources.files("orchestrator") / "templates"
     for path, template in plan.items():
@@ -107,3 +160,13 @@ def scaffold(
         with path.open("x", encoding="utf-8") as handle:
             handle.write(text)
     return Scaffold(directory=directory, name=server_name, files=tuple(plan))
+
+
+def _build_line(binary: BinaryServer | None) -> str:
+    """The spec's `build` line (commented out when the binary is built by other means)."""
+    if binary is None or binary.build is None:
+        return "# build = [...]  # the command that produces `binary`, run before every build"
+    return (
+        "# Run before every build, in this directory; it must produce `binary`.\n"
+        f"build = {json.dumps(binary.build)}"
+    )

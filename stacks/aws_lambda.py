@@ -49,6 +49,7 @@ import pulumi_aws as aws
 from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import OperationError
 from stacks._aws_lambda_limits import CheckedZip, check_environment, checked_zip
+from stacks._aws_lambda_runtime import lambda_runtime
 from stacks._aws_policy import (
     SECRET_ARN,
     TRUST_POLICY,
@@ -62,7 +63,6 @@ from stacks._secrets import check_secret_values
 
 __all__ = ["TRUST_POLICY", "execution_policy", "fitted", "program", "secret_resource"]
 
-HANDLER = "mcp_deploy_lambda.handler"
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 LOG_RETENTION_DAYS = 14
 SNAP_START_PYTHON = (3, 12)
@@ -83,6 +83,7 @@ def program(
     options = request.options
     region = _region(request)
     _check_snap_start(request)
+    runtime = lambda_runtime(request, region, str(options["arch"]))
     kms_value = options.get("secrets_kms_key")
     kms_key = None if kms_value is None else KmsKey.parse(str(kms_value), region)
     bucket_value = options.get("artifact_bucket")
@@ -137,8 +138,9 @@ def program(
         role=role.arn,
         **code_args,
         code_sha256=code.code_sha256,
-        runtime=f"python{request.python}",
-        handler=HANDLER,
+        runtime=runtime.runtime,
+        handler=runtime.handler,
+        layers=list(runtime.layers) or None,
         architectures=[str(options["arch"])],
         memory_size=int(options["memory"]),
         timeout=int(options["timeout"]),
@@ -353,6 +355,12 @@ def _check_snap_start(request: DeploymentRequest) -> None:
     server.python, so this is the program's check)."""
     if not request.options.get("snap_start"):
         return
+    if request.runtime == "binary":
+        raise OperationError(
+            "targets.lambda.snap_start is for Python servers: Lambda has no SnapStart for the "
+            'OS-only runtime a runtime = "binary" server runs on (and a binary starts fast)',
+            hint="turn targets.lambda.snap_start off",
+        )
     try:
         version = tuple(int(part) for part in request.python.split(".")[:2])
     except ValueError:

@@ -71,6 +71,11 @@ class Target(Protocol):
         ...
 
     @property
+    def runtimes(self) -> tuple[str, ...]:
+        """The `server.runtime` values this target runs ("python", "binary")."""
+        ...
+
+    @property
     def artifact_type(self) -> ArtifactType:
         """The kind of artifact this target deploys."""
         ...
@@ -119,7 +124,9 @@ class CarriesArtifacts(Protocol):
 class LocalLaunch:
     """Everything a target needs to run its artifact on this machine.
 
-    `variables` are the environment's config (plain env vars); `secrets` holds secret *values*
+    `runtime` is `server.runtime` ("python", with `python` its minor, or "binary": a Linux
+    executable behind mcp-deploy's launcher). `variables` are the environment's config (plain
+    env vars); `secrets` holds secret *values*
     keyed by env var name: a runner hands them to the server through its platform's secret path
     and never writes them to disk, a log, a command line or its handle. `state_dir` is the
     deployment's own directory (logs). `port` 0 lets the runner pick a free port.
@@ -135,6 +142,7 @@ class LocalLaunch:
     secrets: Mapping[str, str] = field(repr=False)
     state_dir: Path
     port: int = 0
+    runtime: str = "python"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from orchestrator.spec.loader import LoadedSpec
 def source_issues(loaded: LoadedSpec) -> list[Issue]:
     """Why the server's files cannot be selected for an artifact (empty: they can)."""
     server = loaded.spec.server
+    if server.runtime == "binary" and "include" not in server.model_fields_set:
+        return []  # a binary server ships its executable, not its source tree
     try:
         source = Path(os.path.realpath(loaded.root / server.source))
         select_sources(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator.cli.options import json_option, layer_options, load, overrides
 from orchestrator.cli.render import emit_json
+
+if TYPE_CHECKING:
+    from orchestrator.scaffold import BinaryServer
 
 
 @click.command()
@@ -28,40 +32,105 @@ from orchestrator.cli.render import emit_json
     metavar="REQ",
     help="With --stdio: a package that provides it (requirements.txt line), repeatable.",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["python", "binary", "stdio"]),
+    help="python: a new Python server (the default); stdio: an existing stdio server (with "
+    "--stdio); binary: an existing server built as a Linux executable (Cargo and Go projects "
+    "are recognised; else give --binary and --build).",
+)
+@click.option(
+    "--binary",
+    metavar="PATH",
+    help="With --runtime binary: the executable, relative to DIRECTORY.",
+)
+@click.option(
+    "--build",
+    "build_command",
+    metavar="COMMAND",
+    help='With --runtime binary: the command that builds it, e.g. "cargo build --release".',
+)
 @json_option
 def init(
     directory: Path,
     name: str | None,
     command: str | None,
     requirements: tuple[str, ...],
+    runtime: str | None,
+    binary: str | None,
+    build_command: str | None,
     as_json: bool,
 ) -> None:
-    """Create a spec and a minimal working MCP server in DIRECTORY, or with --stdio a spec for
-    an existing stdio server. Never overwrites."""
-    import shlex
-
+    """Create a spec and a minimal working MCP server in DIRECTORY, or a spec for an existing
+    server: a stdio one (--stdio COMMAND) or a binary one (--runtime binary). Never
+    overwrites."""
     from orchestrator.errors import input_error
     from orchestrator.scaffold import scaffold
 
     if requirements and command is None:
         raise input_error("--requirement", "--requirement goes with --stdio")
-    try:
-        argv = shlex.split(command) if command is not None else None
-    except ValueError as error:
-        raise input_error("--stdio", f"cannot split the command: {error}") from None
-    if argv is not None and not argv:
-        raise input_error("--stdio", "the command is empty", 'e.g. --stdio "python -m server"')
-    result = scaffold(directory, name, argv, list(requirements))
+    if runtime == "stdio" and command is None:
+        raise input_error("--runtime", "--runtime stdio needs --stdio COMMAND")
+    argv = _split("--stdio", command)
+    server = _binary_server(directory, runtime, binary, build_command)
+    if server is not None and argv is not None:
+        raise input_error("--stdio", "a binary server serves HTTP itself: drop --stdio")
+    result = scaffold(directory, name, argv, list(requirements), server)
     if as_json:
         emit_json({"ok": True, "name": result.name, "files": [str(path) for path in result.files]})
         return
     from orchestrator.errors import printable
 
-    made = "a spec for the stdio server" if argv is not None else "MCP server"
+    made = "MCP server"
+    if argv is not None or server is not None:
+        made = "a spec for the " + ("stdio" if argv is not None else "binary") + " server"
     click.echo(printable(f"created {made} '{result.name}' in {result.directory}:"))
     for path in result.files:
         click.echo(printable(f"  {path}"))
     click.echo("next: mcp-deploy validate && mcp-deploy --target lambda --env local")
+
+
+def _split(flag: str, command: str | None) -> list[str] | None:
+    """`command` split like a shell does; `InputError` naming `flag` when it cannot be."""
+    import shlex
+
+    from orchestrator.errors import input_error
+
+    if command is None:
+        return None
+    try:
+        argv = shlex.split(command)
+    except ValueError as error:
+        raise input_error(flag, f"cannot split the command: {error}") from None
+    if not argv:
+        raise input_error(flag, "the command is empty", f'e.g. {flag} "make server"')
+    return argv
+
+
+def _binary_server(
+    directory: Path, runtime: str | None, binary: str | None, build: str | None
+) -> BinaryServer | None:
+    """The executable (and its build command) `init --runtime binary` writes in the spec:
+    the flags, else what a Cargo or Go project in `directory` builds."""
+    from orchestrator.errors import input_error
+    from orchestrator.scaffold import BinaryServer, guess_binary
+
+    if runtime != "binary":
+        for flag, value in (("--binary", binary), ("--build", build)):
+            if value is not None:
+                raise input_error(flag, f"{flag} goes with --runtime binary")
+        return None
+    guessed = guess_binary(directory)
+    argv = _split("--build", build)
+    if binary is not None:
+        return BinaryServer(binary, argv)
+    if guessed is None:
+        raise input_error(
+            "--binary",
+            f"no Cargo.toml or go.mod in {directory} to tell which executable it builds",
+            'give it: --binary target/release/NAME --build "cargo build --release"',
+        )
+    return BinaryServer(guessed.binary, argv if argv is not None else guessed.build)
 
 
 @click.command()
@@ -109,11 +178,13 @@ def validate(ctx: click.Context, environment: str | None, as_json: bool) -> None
         click.echo(warning.render("warning"), err=True)
     server = spec.server
     click.echo(f"ok: {loaded.path}")
-    click.echo(
-        f"  server        {server.name} (python {server.python}, "
-        f"{server.entry or 'stdio: ' + ' '.join(server.command or [])} at "
-        f"{server.path}, auth {spec.auth.mode})"
-    )
+    if server.runtime == "binary":
+        serves = f"binary {server.binary}"
+    else:
+        serves = f"python {server.python}, " + (
+            server.entry or "stdio: " + " ".join(server.command or [])
+        )
+    click.echo(f"  server        {server.name} ({serves} at {server.path}, auth {spec.auth.mode})")
     click.echo(f"  targets       {', '.join(targets) or '(none declared)'}")
     listed = [
         f"{env['name']} ({env['kind']}"

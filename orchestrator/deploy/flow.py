@@ -98,6 +98,7 @@ def request_for(
         auth=resolved.auth.model_dump(mode="json"),
         smoke=spec.smoke.model_dump(mode="json"),
         promoted_from=promoted_from,
+        runtime=spec.server.runtime,
     )
 
 

@@ -12,8 +12,8 @@ from orchestrator.environments import get_target
 from orchestrator.errors import InputError, input_error
 from orchestrator.paths import ProjectPaths
 from orchestrator.records import DeploymentRecord, RecordStore
-from orchestrator.spec.checks import targets_in
 from orchestrator.spec.loader import LoadedSpec
+from orchestrator.spec.server_checks import targets_in
 from targets import registry
 
 

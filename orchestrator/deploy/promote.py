@@ -130,7 +130,7 @@ def _kept_passing(loaded: LoadedSpec, source: str, targets: list[str]) -> list[D
     """The passing records `source`'s engine keeps with its deployments (a cloud stack's
     outputs), for the targets the spec deploys there."""
     from orchestrator.deploy.engine import KeepsRecords
-    from orchestrator.spec.checks import targets_in
+    from orchestrator.spec.server_checks import targets_in
 
     engine = environment_engine(loaded, source)
     if not isinstance(engine, KeepsRecords):

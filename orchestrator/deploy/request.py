@@ -44,10 +44,15 @@ class DeploymentRequest:
     auth: Mapping[str, str]
     smoke: Mapping[str, Any] = field(default_factory=dict)
     promoted_from: str | None = None
+    # `server.runtime`: "python" (`python` is its minor) or "binary" (a Linux executable).
+    runtime: str = "python"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, keys sorted where order carries no meaning."""
+        """JSON-ready, keys sorted where order carries no meaning. `runtime` is left out
+        when it is "python", so requests recorded before it existed hash the same."""
         data = asdict(self)
+        if data["runtime"] == "python":
+            del data["runtime"]
         for key in ("config", "secrets", "options", "auth", "smoke"):
             data[key] = dict(sorted(data[key].items()))
         return data

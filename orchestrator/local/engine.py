@@ -129,6 +129,7 @@ class LocalEngine:
             server=request.server,
             environment=request.environment,
             python=request.python,
+            runtime=request.runtime,
             artifact=artifact,
             options=_options(request),
             mcp_path=request.mcp_path,

@@ -28,11 +28,24 @@ def canonical(document: dict[str, Any]) -> bytes:
 
 @dataclass(frozen=True)
 class BaseImage:
-    """One platform's manifest of a base image, with its config, all blobs in the store."""
+    """One platform's manifest of a base image, with its config, all blobs in the store
+    (`reference` None: `scratch`, the empty image)."""
 
-    reference: Reference
+    reference: Reference | None
     config: dict[str, Any]
     layers: list[dict[str, Any]]
+
+
+def scratch(platform: str) -> BaseImage:
+    """The empty base (`FROM scratch`) for `platform` ("linux/amd64"): no layer, no file."""
+    os_name, architecture = platform.split("/", 1)
+    config = {
+        "architecture": architecture,
+        "os": os_name,
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
+    return BaseImage(None, config, [])
 
 
 def pull_base(reference: Reference, platform: str, store: ArtifactStore) -> BaseImage:

@@ -22,6 +22,7 @@ from orchestrator.spec.exposure import (
     title,
 )
 from orchestrator.spec.layers import effective_options, secret_sources
+from orchestrator.spec.server_checks import server_shape, targets_in
 from orchestrator.suggest import hint_for
 from targets import registry
 
@@ -42,7 +43,7 @@ def check_spec(loaded: LoadedSpec) -> list[Issue]:
     """All cross-table and per-environment problems of a spec whose shape is already valid."""
     return [
         *_auth(loaded),
-        *_transport(loaded),
+        *server_shape(loaded),
         *_names(loaded),
         *_promotion(loaded),
         *_kinds(loaded),
@@ -119,48 +120,6 @@ def _public_acknowledged(loaded: LoadedSpec) -> Iterator[Issue]:
             'mode = "bearer" (a token from a declared secret) or mode = "iam" (the platform\'s '
             f"own IAM, on {' and '.join(iam)})",
         )
-
-
-def _transport(loaded: LoadedSpec) -> Iterator[Issue]:
-    """http needs `entry`, stdio needs `command` (and not the other), and a stdio server needs
-    a target that can start a process: not Workers."""
-    spec = loaded.spec
-    server = spec.server
-    if server.transport == "http":
-        if server.entry is None:
-            yield loaded.issue(
-                ("server", "entry"),
-                "missing required key",
-                "for example: entry = 'weather.app:app' (module:attribute of the ASGI app), "
-                'or transport = "stdio" with a command',
-            )
-        if server.command is not None:
-            yield loaded.issue(
-                ("server", "command"),
-                'command starts a stdio server: it needs transport = "stdio"',
-                'set server.transport = "stdio", or remove command (an http server has entry)',
-            )
-        return
-    if server.command is None:
-        yield loaded.issue(
-            ("server", "command"),
-            'transport = "stdio" needs the command that starts the server',
-            'for example: command = ["python", "-m", "mcp_server_time"]',
-        )
-    if server.entry is not None:
-        yield loaded.issue(
-            ("server", "entry"),
-            'a stdio server is started by command: entry is for transport = "http"',
-            "remove entry",
-        )
-    for env_name in spec.environment_names():
-        if "workers" in targets_in(spec, env_name):
-            yield loaded.issue(
-                ("server", "transport"),
-                "a stdio server cannot run on Cloudflare Workers (a Worker starts no process)",
-                "remove the workers target, or serve MCP over HTTP (server.entry)",
-            )
-            return
 
 
 def _names(loaded: LoadedSpec) -> Iterator[Issue]:
@@ -266,12 +225,6 @@ def _smoke(loaded: LoadedSpec) -> Iterator[Issue]:
                 yield loaded.issue(("smoke", key), f"smoke.{key} needs smoke.tool", "name the tool")
 
 
-def targets_in(spec: ServerSpec, environment: str) -> list[str]:
-    """The targets `environment` can deploy to: declared at the top level or in its own layer."""
-    own = spec.environment(environment).targets.declared()
-    return sorted(set(spec.targets.declared()) | set(own))
-
-
 def _environment_targets(loaded: LoadedSpec) -> Iterator[Issue]:
     spec = loaded.spec
     for env_name in spec.environment_names():
@@ -356,14 +309,23 @@ def _files(loaded: LoadedSpec) -> Iterator[Issue]:
             "point server.source at the directory holding the server's code",
         )
         return
+    python_entry = server.entry is not None and server.runtime == "python"
     module = server.entry.split(":", 1)[0] if server.entry is not None else None
     relative = (module or "").replace(".", "/")
-    if module is not None and not _module_exists(source, module):
+    if python_entry and module is not None and not _module_exists(source, module):
         yield loaded.issue(
             ("server", "entry"),
             f"module '{module}' not found in {source}",
             f"expected {relative}.py or {relative}/__init__.py under server.source",
         )
+    if server.binary is not None and server.build is None and "\x00" not in server.binary:
+        problem = _path_problem(source / server.binary, want_dir=False)
+        if problem is not None:
+            yield loaded.issue(
+                ("server", "binary"),
+                f"'{server.binary}' in {source} {problem}",
+                "build it first, or set server.build to the command that produces it",
+            )
     if "ignore_file" in server.model_fields_set:
         problem = _path_problem(source / server.ignore_file, want_dir=False)
         if problem is not None:

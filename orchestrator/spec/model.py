@@ -111,6 +111,18 @@ EntryPoint = Annotated[
 ]
 
 StdioArgument = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+def _relative_path(value: str) -> str:
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or not value.strip():
+        raise ValueError("must be a path inside the source directory, e.g. 'target/release/x'")
+    return value
+
+
+BinaryPath = Annotated[
+    str, AfterValidator(_relative_path), Field(examples=["target/release/weather"])
+]
 # The ASGI app of targets/shim/mcp_deploy_stdio.py, which serves a stdio server over HTTP.
 STDIO_BRIDGE_ENTRY = "mcp_deploy_stdio:app"
 
@@ -130,8 +142,11 @@ class ServerSection(StrictModel):
     """`[server]`: what the server is and how to start it."""
 
     name: ServerName = Field(description="DNS-safe name; prefixes every cloud resource.")
-    runtime: Literal["python"] = Field(
-        "python", description="Server runtime ('node' and 'binary' are planned)."
+    runtime: Literal["python", "binary"] = Field(
+        "python",
+        description="python: an ASGI app (`entry`) or a stdio program (`command`) on the "
+        "spec's Python; binary: a Linux executable (`binary`) serving MCP streamable HTTP on "
+        "$PORT, behind mcp-deploy's launcher (Lambda and Cloud Run; 'node' is planned).",
     )
     python: Literal["3.11", "3.12", "3.13"] = Field(
         "3.12", description="Python minor version; matches the Lambda runtime and image base."
@@ -151,6 +166,19 @@ class ServerSection(StrictModel):
         description="The stdio server's command line (transport stdio; required there), e.g. "
         '["python", "-m", "mcp_server_time"]: `python` is the runtime\'s own interpreter, and '
         "packages from requirements.txt are importable.",
+    )
+    binary: BinaryPath | None = Field(
+        None,
+        description="runtime binary: the Linux executable, relative to the source directory "
+        "(required there), e.g. 'target/release/weather'. It must serve MCP streamable HTTP on "
+        "$PORT; static binaries run from an empty image, dynamic ones on a glibc base.",
+    )
+    build: list[StdioArgument] | None = Field(
+        None,
+        min_length=1,
+        description="runtime binary: the command that produces `binary`, run in the source "
+        'directory before every build, e.g. ["cargo", "build", "--release", "--locked"] '
+        "(unset: `binary` must exist already).",
     )
     source: str = Field(".", description="Source directory, relative to the spec file.")
     path: HttpPath = Field("/mcp", description="URL path of the MCP endpoint.")

@@ -179,13 +179,19 @@ class LambdaTarget:
     title: str = "AWS Lambda"
     options_model: type[TargetOptions] = LambdaOptions
     supports_iam_auth: bool = True
+    runtimes: tuple[str, ...] = ("python", "binary")
     artifact_type: ArtifactType = LAMBDA_ZIP
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
-        """The Lambda zip (see `targets.aws_lambda.package`)."""
+        """The Lambda zip (see `targets.aws_lambda.package`; a binary server's in
+        `targets.aws_lambda.package_binary`)."""
+        assert isinstance(options, LambdaOptions)
+        if context.loaded.spec.server.runtime == "binary":
+            from targets.aws_lambda.package_binary import package_binary_lambda
+
+            return package_binary_lambda(context, options)
         from targets.aws_lambda.package import package_lambda
 
-        assert isinstance(options, LambdaOptions)
         return package_lambda(context, options)
 
     def spreads_requests(self, options: TargetOptions) -> bool:

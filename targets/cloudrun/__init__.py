@@ -188,13 +188,19 @@ class CloudRunTarget:
     title: str = "Google Cloud Run"
     options_model: type[TargetOptions] = CloudRunOptions
     supports_iam_auth: bool = True
+    runtimes: tuple[str, ...] = ("python", "binary")
     artifact_type: ArtifactType = OCI_IMAGE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
-        """The OCI image (see `targets.cloudrun.package`)."""
+        """The OCI image (see `targets.cloudrun.package`; a binary server's in
+        `targets.cloudrun.package_binary`)."""
+        assert isinstance(options, CloudRunOptions)
+        if context.loaded.spec.server.runtime == "binary":
+            from targets.cloudrun.package_binary import package_binary_image
+
+            return package_binary_image(context, options)
         from targets.cloudrun.package import package_image
 
-        assert isinstance(options, CloudRunOptions)
         return package_image(context, options)
 
     def spreads_requests(self, options: TargetOptions) -> bool:

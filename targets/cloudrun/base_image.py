@@ -19,7 +19,7 @@ whether its Python is the spec's.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,36 +83,56 @@ def prepare_base(context: BuildContext, options: CloudRunOptions) -> ChosenBase:
     Raises `InputError` for a Python mismatch (see `check_python`), a malformed
     `MCP_DEPLOY_REGISTRY_MIRRORS` or an unreadable lock; `OperationError` (with the ways out)
     when the default base cannot be resolved or pulled."""
+    python = context.loaded.spec.server.python
+    return choose_base(
+        context,
+        options,
+        default_base(python),
+        {"python": python},
+        lambda chosen: check_python(context, chosen, options.platforms),
+    )
+
+
+def choose_base(
+    context: BuildContext,
+    options: CloudRunOptions,
+    default: str,
+    identity: Mapping[str, str],
+    check: Callable[[ChosenBase], None],
+) -> ChosenBase:
+    """`targets.cloudrun.base` when set, else `default` pinned through the lock file, passed
+    through `check` (which raises when the base cannot serve the server) before the lock is
+    written. `identity` (e.g. {"python": "3.12"}) is stored in the lock entry next to the
+    reference, and an entry whose identity differs is resolved again."""
     mirrors = mirrors_from_env()
     if options.base is not None:
         if context.update_base:
             context.progress("targets.cloudrun.base is set: there is no default base to update")
         pinned = Reference.parse(options.base)
         chosen = ChosenBase(pinned, source_of(pinned, mirrors), True, _via(pinned, mirrors))
-        check_python(context, chosen, options.platforms)
+        check(chosen)
         return chosen
-    python = context.loaded.spec.server.python
-    wanted = normalized(Reference.parse(default_base(python)))
+    wanted = normalized(Reference.parse(default))
     path = lock_path(context.loaded.path)
     entry = lock_table(path, LOCK_KEYS)
-    pinned_digest = _matching_digest(entry, str(wanted), python)
+    pinned_digest = _matching_digest(entry, str(wanted), identity)
     if pinned_digest is not None and not context.update_base:
         pinned = wanted.with_digest(pinned_digest)
         chosen = ChosenBase(pinned, source_of(pinned, mirrors), False, _via(pinned, mirrors))
-        check_python(context, chosen, options.platforms)
+        check(chosen)
         return chosen
-    context.progress(_why_resolving(entry, wanted, python, context.update_base, path.name))
+    context.progress(_why_resolving(entry, wanted, identity, context.update_base, path.name))
     digest = resolve_tag(context, wanted, mirrors)
     pinned = wanted.with_digest(digest)
     chosen = ChosenBase(pinned, source_of(pinned, mirrors), False, _via(pinned, mirrors))
-    check_python(context, chosen, options.platforms)
+    check(chosen)
     update_lock(
         path,
         LOCK_KEYS,
         {
             "reference": str(wanted),
             "digest": digest,
-            "python": python,
+            **identity,
             "resolved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
@@ -185,25 +205,34 @@ def check_python(context: BuildContext, chosen: ChosenBase, platforms: Sequence[
             raise _mismatch(context, chosen, detected, python)
 
 
-def _matching_digest(entry: dict[str, Any] | None, reference: str, python: str) -> str | None:
-    if entry is None or entry.get("reference") != reference or entry.get("python") != python:
+def _matching_digest(
+    entry: dict[str, Any] | None, reference: str, identity: Mapping[str, str]
+) -> str | None:
+    if entry is None or entry.get("reference") != reference:
+        return None
+    if any(entry.get(key) != value for key, value in identity.items()):
         return None
     digest = entry.get("digest")
     return digest if isinstance(digest, str) and _DIGEST.match(digest) else None
 
 
 def _why_resolving(
-    entry: dict[str, Any] | None, wanted: Reference, python: str, update: bool, lock: str
+    entry: dict[str, Any] | None,
+    wanted: Reference,
+    identity: Mapping[str, str],
+    update: bool,
+    lock: str,
 ) -> str:
     if update:
         return f"updating the base: resolving {wanted}"
     if entry is None:
         return f"no base pinned in {lock}: resolving the default base {wanted}"
-    if entry.get("python") != python:
-        return (
-            f"server.python is {python} but {lock} pins {entry.get('reference')}: "
-            f"resolving {wanted}"
-        )
+    for key, value in identity.items():
+        if entry.get(key) != value:
+            return (
+                f"server.{key} is {value} but {lock} pins {entry.get('reference')}: "
+                f"resolving {wanted}"
+            )
     if entry.get("reference") != str(wanted):
         return f"{lock} pins {entry.get('reference')}, not {wanted}: resolving {wanted}"
     return f"the {lock} entry for {wanted} has no valid digest: resolving it again"

@@ -73,7 +73,7 @@ def minor_from_files(layers: Iterable[Iterable[FileEntry]], path: str) -> Detect
     """The minor of the `python3` that `path` finds in the file system made by `layers`
     (applied in order, with OCI whiteouts); else of the `python3.N` programs in the first
     PATH directory that has any, when they name one minor. None when neither is there."""
-    files = _apply(layers)
+    files = apply_layers(layers)
     directories = [_clean(directory) for directory in path.split(":") if directory]
     for directory in directories:
         command = posixpath.join(directory, "python3") if directory else "python3"
@@ -156,7 +156,7 @@ def _clean(name: str) -> str:
     return "" if cleaned == "." else cleaned
 
 
-def _apply(layers: Iterable[Iterable[FileEntry]]) -> dict[str, str | None]:
+def apply_layers(layers: Iterable[Iterable[FileEntry]]) -> dict[str, str | None]:
     """path → link target (None for other entries) of the file system the layers make."""
     files: dict[str, str | None] = {}
     for layer in layers:

@@ -119,7 +119,7 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
         kind="oci-image",
         target="cloudrun",
         digest=digest,
-        size=_image_size(context.store, digest),
+        size=image_size(context.store, digest),
         inputs_hash=inputs_hash,
         path=context.store.blob_path(digest),
     )
@@ -160,12 +160,12 @@ def _dependency_layer(
     return Layer(store.blob_path(layer.digest), layer.digest, layer.diff_id, layer.size)
 
 
-def _image_size(store: ArtifactStore, digest: str) -> int:
+def image_size(store: ArtifactStore, digest: str) -> int:
     """Bytes of every blob of the image (compressed layers, configs, manifests)."""
     document = json.loads(store.blob_path(digest).read_bytes())
     total = store.blob_path(digest).stat().st_size
     for child in document.get("manifests", []):
-        total += _image_size(store, child["digest"])
+        total += image_size(store, child["digest"])
     if "config" in document:
         total += document["config"]["size"] + sum(layer["size"] for layer in document["layers"])
     return total

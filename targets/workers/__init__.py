@@ -78,6 +78,7 @@ class WorkersTarget:
     title: str = "Cloudflare Workers"
     options_model: type[TargetOptions] = WorkersOptions
     supports_iam_auth: bool = False
+    runtimes: tuple[str, ...] = ("python",)
     artifact_type: ArtifactType = WORKERS_BUNDLE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:

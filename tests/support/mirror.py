@@ -29,12 +29,18 @@ def new_prefix() -> str:
 def mirror_python_base(prefix: str, tag: str = "3.11-slim") -> str:
     """Serve the tests' Python 3.11 base as `<REGISTRY>/<prefix>/library/python:<tag>`;
     returns its digest (the same as the base's)."""
+    return mirror_base(prefix, "library/python", tag)
+
+
+def mirror_base(prefix: str, repository: str, tag: str) -> str:
+    """Serve the tests' Debian base (Python 3.11 on glibc 2.36 with libgcc_s: a glibc base as
+    much as a Python one) as `<REGISTRY>/<prefix>/<repository>:<tag>`; returns its digest."""
     source = Reference.parse(python_base_image(REGISTRY))
     assert source.digest is not None
     client = RegistryClient(REGISTRY, "http")
     manifest, media_type, digest = client.get_manifest(source.repository, source.digest)
     document = json.loads(manifest)
-    target = f"{prefix}/library/python"
+    target = f"{prefix}/{repository}"
     with tempfile.TemporaryDirectory(prefix="mcp-deploy-mirror-") as scratch:
         for blob in [document["config"], *document["layers"]]:
             if client.has_blob(target, blob["digest"]):
