@@ -60,17 +60,24 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
         entries = _entries(site) | _entries(stage, clash_with=site)
         context.progress("writing the zip")
         zip_path = Path(scratch) / "lambda.zip"
-        limits = SizeLimits(
-            what="the Lambda package",
-            allowed_by="Lambda allows",
-            max_uncompressed=MAX_UNZIPPED,
-            max_compressed=MAX_ZIPPED,
-            compressed_note=" for a direct upload",
-            hint="drop unneeded dependencies, exclude files with server.exclude, or deploy "
-            "to Cloud Run (no such limit)",
+        limits = zip_limits(
+            "drop unneeded dependencies, exclude files with server.exclude, or deploy "
+            "to Cloud Run (no such limit)"
         )
         write_zip_within(entries.values(), zip_path, limits)
         return context.store.keep(zip_path, "lambda-zip", "lambda", inputs_hash)
+
+
+def zip_limits(hint: str) -> SizeLimits:
+    """Lambda's limits on a zip uploaded directly, with how to get under them."""
+    return SizeLimits(
+        what="the Lambda package",
+        allowed_by="Lambda allows",
+        max_uncompressed=MAX_UNZIPPED,
+        max_compressed=MAX_ZIPPED,
+        compressed_note=" for a direct upload",
+        hint=hint,
+    )
 
 
 def _entries(root: Path, clash_with: Path | None = None) -> dict[str, Entry]:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.artifacts import Artifact
-from orchestrator.build.archive import SizeLimits, build_epoch, write_zip_within
+from orchestrator.build.archive import build_epoch, write_zip_within
 from orchestrator.build.binary import binary_part
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.elf import Provided, needs_problems
 from orchestrator.errors import input_error
 from targets.aws_lambda import LambdaOptions
-from targets.aws_lambda.package import MAX_UNZIPPED, MAX_ZIPPED
+from targets.aws_lambda.package import zip_limits
 
 LAUNCHER_NAME = "bootstrap"
 # What the provided.al2023 execution environment offers a dynamic executable: Amazon Linux
@@ -60,14 +60,9 @@ def package_binary_lambda(context: BuildContext, options: LambdaOptions) -> Arti
     with context.store.scratch("lambda") as scratch:
         context.progress("writing the zip")
         zip_path = Path(scratch) / "lambda.zip"
-        limits = SizeLimits(
-            what="the Lambda package",
-            allowed_by="Lambda allows",
-            max_uncompressed=MAX_UNZIPPED,
-            max_compressed=MAX_ZIPPED,
-            compressed_note=" for a direct upload",
-            hint="build the server with size in mind (strip symbols, opt-level 's'), or "
-            "deploy to Cloud Run (no such limit)",
+        limits = zip_limits(
+            "build the server with size in mind (strip symbols, opt-level 's'), or deploy to "
+            "Cloud Run (no such limit)"
         )
         write_zip_within(part.entries(LAUNCHER_NAME), zip_path, limits)
         return context.store.keep(zip_path, "lambda-zip", "lambda", inputs_hash)

@@ -67,12 +67,7 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
         )
         inputs.add(f"vendor:{platform}", vendored[platform][1])
     app = AppPart(context, [SHIM], inputs)
-    labels = {
-        "org.opencontainers.image.title": spec.server.name,
-        "dev.mcp-deploy.spec-hash": hashlib.sha256(app.config).hexdigest(),
-        **source_labels(context.project_dir),
-    }
-    inputs.add("labels", json.dumps(labels, sort_keys=True))
+    labels = image_labels(context, app.config, inputs)
     inputs_hash = inputs.hexdigest()
     cached = context.store.find("oci-image", inputs_hash, context.progress)
     if cached is not None:
@@ -114,7 +109,15 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
         else:
             digest, size = index(manifests, context.store)
             media_type = media.OCI_INDEX
-    context.store.tag_image(spec.server.name, digest, media_type, size)
+    return keep_image(context, digest, media_type, size, inputs_hash)
+
+
+def keep_image(
+    context: BuildContext, digest: str, media_type: str, size: int, inputs_hash: str
+) -> Artifact:
+    """Tag the assembled image (manifest or index `digest`) with the server's name in the
+    store and record it as the artifact of `inputs_hash`."""
+    context.store.tag_image(context.loaded.spec.server.name, digest, media_type, size)
     artifact = Artifact(
         kind="oci-image",
         target="cloudrun",
@@ -125,6 +128,20 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
     )
     context.store.record(artifact)
     return artifact
+
+
+def image_labels(
+    context: BuildContext, runtime_config: bytes, inputs: InputsHash
+) -> dict[str, str]:
+    """The image's labels (server name, hash of its runtime config, source and revision),
+    added to `inputs`."""
+    labels = {
+        "org.opencontainers.image.title": context.loaded.spec.server.name,
+        "dev.mcp-deploy.spec-hash": hashlib.sha256(runtime_config).hexdigest(),
+        **source_labels(context.project_dir),
+    }
+    inputs.add("labels", json.dumps(labels, sort_keys=True))
+    return labels
 
 
 def _tree(directory: Path, root: str) -> list[Entry]:

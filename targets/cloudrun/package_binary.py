@@ -16,8 +16,6 @@ platforms need one executable per CPU, so a binary image has exactly one platfor
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from orchestrator import __version__
@@ -26,14 +24,13 @@ from orchestrator.build.archive import build_epoch, write_tar_layer
 from orchestrator.build.binary import binary_part
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.elf import Executable, Provided, needs_problems
-from orchestrator.build.provenance import source_labels
 from orchestrator.errors import input_error
 from orchestrator.oci import media
 from orchestrator.oci.image import BaseImage, ImageChanges, assemble, scratch
 from targets.cloudrun import CloudRunOptions
 from targets.cloudrun.base_glibc import CACHE_FILE, DEFAULT_GLIBC_BASE, OffersCache, image_offers
 from targets.cloudrun.base_image import ChosenBase, choose_base, pull
-from targets.cloudrun.package import PLATFORM_ARCH, PORT, USER, image_size
+from targets.cloudrun.package import PLATFORM_ARCH, PORT, USER, image_labels, keep_image
 
 APP_ROOT = "/app"
 LAUNCHER_NAME = "mcp-deploy-launch"
@@ -58,12 +55,7 @@ def package_binary_image(context: BuildContext, options: CloudRunOptions) -> Art
     part = binary_part(context, PLATFORM_ARCH[platform], settings, inputs)
     base = _base_for(context, options, part.executable, platform)
     inputs.add("base", base.identity if base is not None else "scratch")
-    labels = {
-        "org.opencontainers.image.title": context.loaded.spec.server.name,
-        "dev.mcp-deploy.spec-hash": hashlib.sha256(part.config).hexdigest(),
-        **source_labels(context.project_dir),
-    }
-    inputs.add("labels", json.dumps(labels, sort_keys=True))
+    labels = image_labels(context, part.config, inputs)
     inputs_hash = inputs.hexdigest()
     cached = context.store.find("oci-image", inputs_hash, context.progress)
     if cached is not None:
@@ -84,17 +76,7 @@ def package_binary_image(context: BuildContext, options: CloudRunOptions) -> Art
         layer = write_tar_layer(entries, Path(work) / "app.tar.gz")
         image: BaseImage = scratch(platform) if base is None else pull(context, base, platform)
         digest, size = assemble(image, [layer], changes, context.store)
-    context.store.tag_image(context.loaded.spec.server.name, digest, media.OCI_MANIFEST, size)
-    artifact = Artifact(
-        kind="oci-image",
-        target="cloudrun",
-        digest=digest,
-        size=image_size(context.store, digest),
-        inputs_hash=inputs_hash,
-        path=context.store.blob_path(digest),
-    )
-    context.store.record(artifact)
-    return artifact
+    return keep_image(context, digest, media.OCI_MANIFEST, size, inputs_hash)
 
 
 def _base_for(
