@@ -3,54 +3,60 @@
 - The zip is unpacked once per digest into the cache and mounted **read-only** as the task root
   in a private mount namespace, with a fresh **tmpfs on /tmp** sized like the function's
   ephemeral storage (both need `unshare`, i.e. root or user namespaces).
-- AWS's runtime client (`awslambdaric`) runs the handler under a Python of the spec's minor
-  version, with the environment variables Lambda sets, against a Runtime API on loopback.
+- A managed Python runtime: AWS's runtime client (`awslambdaric`) runs the handler under a
+  Python of the spec's minor version. An OS-only runtime (`provided.al2023`): the zip's
+  `bootstrap` (else the layers' `/opt/bootstrap`) is the runtime.
+- Layers are merged, in order, and mounted read-only **at /opt** in the environment's private
+  namespaces; every executable of `/opt/extensions` runs as an external extension speaking the
+  Extensions API (`extensions_api.py`), served with the Runtime API. So AWS's Lambda Web
+  Adapter runs here: an extension that is also the runtime client. `init_phase.py` is the init,
+  `execution_environment.py` starts and ends the processes.
 - An HTTP front door (`function_url.py`) turns each request into a Function URL event
   (payload 2.0) and the handler's response back into HTTP. The `Host` the server sees is the
   Function URL's domain, as in the cloud (so a server that would answer 421 there answers 421
   here too).
-- The Runtime API and the Secrets Manager stand-in answer only the runtime process this
-  emulator started (`peers.py`): any other local process is refused 403.
-- The execution environment starts on the first request (cold start, init limited to 10 s),
-  then serves warm invocations one at a time. An invocation that outlives the function's
-  timeout is answered 502 and its environment is killed; the next request starts a new one.
-- Secrets reach the server through the shim's cold-start read of Secrets Manager, answered by a
+- The Runtime and Extensions API and the Secrets Manager stand-in answer only the processes
+  of the execution environment (`peers.py`): any other local process is refused 403.
+- The environment starts on the first request (cold start; init, extensions included,
+  limited to 10 s), then serves warm invocations one at a time; each sends INVOKE to the
+  extensions subscribed to it, and the next waits until they asked for their next event.
+- An invocation that outlives the function's timeout is answered 502 and its environment
+  ended (SHUTDOWN to its extensions); so is one whose runtime or extension exits. The next
+  request starts a new environment.
+- Secrets reach the server through its cold-start read of Secrets Manager, answered by a
   loopback stand-in that holds the values in memory only.
-- The log reads like CloudWatch: INIT_START, START, the runtime's output, END and REPORT lines
-  with durations and the maximum memory used.
+- The log reads like CloudWatch: INIT_START, the runtime's and extensions' output, EXTENSION,
+  START, END and REPORT lines with durations and the maximum memory used.
 
 Not emulated: concurrency (Lambda would start more environments; here requests queue for the
 one), the memory limit (reported, not enforced), the `/var/task` path (the task root keeps its
-cache path; `LAMBDA_TASK_ROOT` says where).
+cache path; `LAMBDA_TASK_ROOT` says where), the Telemetry and Logs APIs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
 import json
-import signal
-import subprocess
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-from targets.aws_lambda import http1
+from targets.aws_lambda import http1, log_lines
 from targets.aws_lambda.events import URL_ID
+from targets.aws_lambda.execution_environment import ExecutionEnvironment, Process
+from targets.aws_lambda.extensions_api import ExtensionsAPI
 from targets.aws_lambda.function_url import FunctionURL
+from targets.aws_lambda.init_phase import InitPhase, failure_outcome
 from targets.aws_lambda.peers import RuntimePeer
-from targets.aws_lambda.runtime_api import Outcome, RuntimeAPI
-from targets.aws_lambda.sandbox import (
-    LambdaFunction,
-    die_with_parent,
-    runtime_command,
-    runtime_environment,
-    unpack_task_root,
-)
+from targets.aws_lambda.runtime_api import Outcome, RuntimeAPI, new_trace_id
+from targets.aws_lambda.sandbox import LambdaFunction, merge_layers, unpack_task_root
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub, secret_arn
 
 __all__ = ["INIT_LIMIT", "LambdaEmulator", "LambdaFunction", "unpack_task_root"]
@@ -62,16 +68,13 @@ async def _close(server: asyncio.Server) -> None:
     server.close()
 
 
-def _wait_quietly(process: subprocess.Popen[bytes], seconds: float) -> None:
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(seconds)  # a runtime that lingers is ended by the caller
-
-
 class LambdaEmulator:
-    """Front door + Runtime API + runtime process for one function; start()/stop().
+    """Front door + Runtime/Extensions API + the execution environment of one function;
+    start()/stop().
 
-    Both servers run on the Runtime API's event loop (one thread); the runtime process is
-    started, watched and ended from threads, so a slow process never blocks the loop.
+    Both servers run on the Runtime API's event loop (one thread); processes are started,
+    watched and ended from threads, so a slow process never blocks the loop. Environments
+    are ended one at a time on a reaper thread; a cold start waits for the previous end.
     """
 
     def __init__(
@@ -79,24 +82,34 @@ class LambdaEmulator:
         function: LambdaFunction,
         secrets: Mapping[str, str],
         *,
-        runtime_python: Path,
+        runtime_python: Path | None = None,
         task_cache: Path,
         log: IO[bytes],
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if function.managed_python and runtime_python is None:
+            raise ValueError(f"{function.runtime} needs runtime_python")
         self.function = function
         self._python = runtime_python
         self._task_cache = task_cache
         self._log_sink = log
         self._log_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
+        self._environment: ExecutionEnvironment | None = None
+        self._ending: concurrent.futures.Future[None] | None = None
         self._door = FunctionURL(self.invoke, f"{URL_ID}.lambda-url.{function.region}.on.aws")
-        # Only the runtime process may use the Runtime API and the Secrets Manager stand-in.
+        # Only the environment's processes may use the loopback endpoints.
         self._peer = RuntimePeer()
+        self._extensions = None
+        if not function.single_process:
+            self._extensions = ExtensionsAPI(function.name, function.handler)
         self._api = RuntimeAPI(
-            function.name, region=function.region, timeout=function.timeout, peer=self._peer
+            function.name,
+            region=function.region,
+            timeout=function.timeout,
+            peer=self._peer,
+            extensions=self._extensions,
         )
         self._credentials = Credentials.generate()
         arns = {name: secret_arn(function.region, function.name, name) for name in secrets}
@@ -108,18 +121,42 @@ class LambdaEmulator:
         self._host, self._port = host, port
         self._server: asyncio.Server | None = None
         self._invoke_lock: asyncio.Lock | None = None
-        # PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so runtimes
+        self._tasks: set[asyncio.Task[None]] = set()
+        # PR_SET_PDEATHSIG fires when the *thread* that started the child ends, so processes
         # are started by one thread that lives as long as the emulator.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-spawn")
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-reap")
         self._task_root: Path | None = None
+        self._opt: Path | None = None  # what the function sees as /opt
+        self._merged: Path | None = None  # a merge of several layers, ours to remove
 
     @property
     def url(self) -> str:
         return f"http://{self._host}:{self._port}"
 
+    @property
+    def runtime_api(self) -> str:
+        """`AWS_LAMBDA_RUNTIME_API` of the environments (host:port, the Extensions API too)."""
+        return self._api.address
+
+    def environment_pids(self) -> list[int]:
+        """Host pids of the live processes of the current execution environment."""
+        environment = self._environment
+        return environment.members() if environment is not None else []
+
     def start(self) -> LambdaEmulator:
-        """Unpack the zip and open the front door. The runtime starts on the first request."""
+        """Unpack the zip, lay out /opt and open the front door. The runtime starts on the
+        first request."""
         self._task_root = unpack_task_root(self.function.zip_path, self._task_cache)
+        if not self.function.single_process:
+            layers = self.function.layers
+            if len(layers) == 1:
+                self._opt = layers[0]
+            else:
+                self._task_cache.mkdir(parents=True, exist_ok=True)
+                scratch = Path(tempfile.mkdtemp(prefix=".opt-", dir=self._task_cache))
+                self._merged = scratch
+                self._opt = merge_layers(layers, scratch / "opt")
         if self._secrets is not None:
             self._secrets.start()
         self._api.start()
@@ -134,190 +171,227 @@ class LambdaEmulator:
         )
 
     def stop(self) -> None:
-        """Close the front door and end the execution environment."""
+        """Close the front door and end the execution environment (SHUTDOWN "spindown")."""
         if self._server is not None:
             server, self._server = self._server, None
             self._api.call(_close(server))
-        self._end_runtime(signal.SIGTERM)
+        self._schedule_end("spindown").result()
+        self._reaper.shutdown()
         self._spawner.shutdown()
         self._api.stop()
         if self._secrets is not None:
             self._secrets.stop()
+        if self._merged is not None:
+            shutil.rmtree(self._merged, ignore_errors=True)
 
     # -- invocations -------------------------------------------------------------------------
 
     async def invoke(self, event: dict[str, Any]) -> Outcome:
         """Run one invocation, starting the execution environment first when there is none."""
-        assert self._invoke_lock is not None
-        async with self._invoke_lock:
+        lock = self._invoke_lock
+        assert lock is not None
+        await lock.acquire()
+        handed_off = False
+        try:
             init_ms = None
-            if not self._runtime_running():
+            if not self._running():
                 init_ms, failed = await self._cold_start()
                 if failed is not None:
                     return failed
-            request_id = str(uuid.uuid4())
-            self._log(f"START RequestId: {request_id} Version: $LATEST")
+            request_id, trace_id = str(uuid.uuid4()), new_trace_id()
+            self._log(log_lines.start_line(request_id))
             started = time.perf_counter()
-            outcome = await self._api.invoke_async(event, self.function.timeout, request_id)
-            duration = (time.perf_counter() - started) * 1000
+            timeout = self.function.timeout
+            deadline_ms = int((time.time() + timeout) * 1000)
+            if self._extensions is not None:
+                arn = self._api.function_arn
+                self._extensions.deliver_invoke(request_id, deadline_ms, arn, trace_id)
+            outcome = await self._api.invoke_async(
+                event, timeout, request_id, deadline_ms=deadline_ms, trace_id=trace_id
+            )
             if outcome.kind == "timeout":
-                self._log(
-                    f"{_timestamp()} {request_id} Task timed out after "
-                    f"{self.function.timeout:.2f} seconds"
-                )
-                await self._in_thread(self._end_runtime, signal.SIGKILL)
+                self._log_timeout(request_id)
+                await asyncio.wrap_future(self._schedule_end("timeout"))
             elif outcome.kind == "exited":
-                self._log(f"RequestId: {request_id} Error: {_message(outcome)}")
-            # END and REPORT (which reads the runtime's peak memory) are written once the
-            # caller's response has gone out: the log is not on the request's path.
-            asyncio.get_running_loop().call_soon(self._log_end, request_id, duration, init_ms)
+                self._log(log_lines.error_line(request_id, outcome))
+            if self._extensions is not None and outcome.kind in ("response", "error"):
+                # The caller has its answer; the next invocation waits for the extensions.
+                finish = self._after_extensions(lock, request_id, started, init_ms)
+                task = asyncio.get_running_loop().create_task(finish)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                handed_off = True
+            else:
+                duration = (time.perf_counter() - started) * 1000
+                # END and REPORT (which reads the peak memory) are written once the caller's
+                # response has gone out: the log is not on the request's path.
+                loop = asyncio.get_running_loop()
+                loop.call_soon(self._log_end, request_id, duration, init_ms)
             return outcome
+        finally:
+            if not handed_off:
+                lock.release()
+
+    async def _after_extensions(
+        self, lock: asyncio.Lock, request_id: str, started: float, init_ms: float | None
+    ) -> None:
+        """Hold the next invocation until every extension subscribed to INVOKE has asked for
+        its next event (within the function's timeout, else the environment is ended)."""
+        try:
+            extensions = self._extensions
+            assert extensions is not None
+            deadline = started + self.function.timeout
+            while self._running() and not extensions.all_ready("INVOKE"):
+                if time.perf_counter() > deadline:
+                    self._log_timeout(request_id)
+                    await asyncio.wrap_future(self._schedule_end("timeout"))
+                    break
+                await asyncio.sleep(0.002)
+            self._log_end(request_id, (time.perf_counter() - started) * 1000, init_ms)
+        finally:
+            lock.release()
+
+    def _log_timeout(self, request_id: str) -> None:
+        self._log(log_lines.timeout_line(request_id, self.function.timeout))
 
     def _log_end(self, request_id: str, duration: float, init_ms: float | None) -> None:
-        self._log(f"END RequestId: {request_id}\n" + self._report(request_id, duration, init_ms))
-
-    async def _in_thread(self, function: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+        environment = self._environment
+        used = environment.max_memory_mb() if environment is not None else None
+        memory = self.function.memory
+        self._log(log_lines.end_lines(request_id, duration, memory, used, init_ms))
 
     async def _cold_start(self) -> tuple[float, Outcome | None]:
-        """Start the runtime and wait for its init; (init ms, the failure when init failed)."""
+        """Start an execution environment and wait for its init; (init ms, the failure when
+        init failed)."""
+        if self._ending is not None:
+            await asyncio.wrap_future(self._ending)  # the previous environment is gone first
         started = time.perf_counter()
-        process = await self._in_thread(self._spawn)
-        polled = self._api.polled
         deadline = started + INIT_LIMIT
-        while not polled.is_set():
-            if self._api.init_error is not None or process.poll() is not None:
-                break
-            if time.perf_counter() > deadline:
-                await self._in_thread(self._end_runtime, signal.SIGKILL)
-                self._log(f"INIT_REPORT Init Duration: {INIT_LIMIT * 1000:.2f} ms Status: timeout")
-                return INIT_LIMIT * 1000, Outcome(
-                    "init_error",
-                    json.dumps(
-                        {
-                            "errorType": "Runtime.InitTimeout",
-                            "errorMessage": f"init did not finish in {INIT_LIMIT:.0f} s",
-                        }
-                    ).encode(),
-                )
-            await asyncio.sleep(0.002)
-        init_ms = (time.perf_counter() - started) * 1000
-        if polled.is_set():
-            return init_ms, None
-        await self._in_thread(_wait_quietly, process, 5.0)
-        failure = self._api.init_error or Outcome(
-            "init_error",
-            json.dumps(
-                {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"Runtime exited with error: exit status {process.returncode}",
-                }
-            ).encode(),
+        environment = ExecutionEnvironment(
+            self.function,
+            self._task_root or Path(),
+            self._opt,
+            python=self._python,
+            log=self._log_sink,
+            spawner=self._spawner,
+            on_exit=self._exited,
         )
-        self._log(f"INIT_REPORT Init Duration: {init_ms:.2f} ms Status: error")
-        await self._in_thread(self._end_runtime, signal.SIGKILL)
+        with self._state_lock:
+            self._api.reset()
+            self._environment = environment
+            self._peer.pid, self._peer.members = 0, environment.members
+        phase = InitPhase(
+            self.function,
+            environment.task_root,
+            self._opt,
+            self._python,
+            self._api,
+            self._extensions,
+            self.environment_variables(),
+            self._log,
+            INIT_LIMIT,
+        )
+        failure = await phase.run(environment, deadline)
+        init_ms = (time.perf_counter() - started) * 1000
+        if self._extensions is not None:
+            for line in self._extensions.log_lines():
+                self._log(line)
+        if failure is None:
+            with self._state_lock:
+                environment.initialized = True  # from now on, `_exited` reports an exit
+                failure = phase.failure(environment)  # or one came just before
+            if failure is None:
+                return init_ms, None
+        kind = log_lines.error_type(failure)
+        if kind == "Runtime.InitTimeout":
+            init_ms = INIT_LIMIT * 1000
+        self._log(log_lines.init_report_line(init_ms, kind))
+        reason = "timeout" if kind == "Runtime.InitTimeout" else "failure"
+        await asyncio.wrap_future(self._schedule_end(reason))
         return init_ms, failure
 
-    def _report(self, request_id: str, duration: float, init_ms: float | None) -> str:
-        used = self._max_memory_mb()
-        line = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: "
-            f"{max(1, int(duration + 0.999))} ms\tMemory Size: {self.function.memory} MB\t"
-            f"Max Memory Used: {used if used is not None else '?'} MB"
+    # -- the execution environment -----------------------------------------------------------
+
+    def _running(self) -> bool:
+        environment = self._environment
+        return (
+            environment is not None
+            and environment.initialized
+            and not environment.ending
+            and environment.runtime_running()
         )
-        if init_ms is not None:
-            line += f"\tInit Duration: {init_ms:.2f} ms"
-        if used is not None and used > self.function.memory:
-            line += "\tWARNING: above the memory size (Lambda would end it: Runtime.OutOfMemory)"
-        return line
 
-    def _max_memory_mb(self) -> int | None:
-        process = self._process
-        if process is None:
-            return None
-        try:
-            status = Path(f"/proc/{process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-        return None
-
-    # -- the runtime process -----------------------------------------------------------------
-
-    def _runtime_running(self) -> bool:
-        process = self._process
-        return process is not None and process.poll() is None
-
-    def _environment(self) -> dict[str, str]:
-        assert self._task_root is not None
-        env = runtime_environment(self.function, self._task_root, self._python, self._api.address)
-        env.update(self._credentials.environment())
-        env.update(self.function.variables)
+    def environment_variables(self) -> dict[str, str]:
+        """What the runtime gets on top of Lambda's own variables: credentials, the secret
+        ARNs and the local Secrets Manager endpoint, then the function's variables."""
+        env = self._credentials.environment()
         if self._secrets is not None:
             env[SECRET_ARNS_VARIABLE] = json.dumps(self._secret_arns, sort_keys=True)
             env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self._secrets.endpoint
+        env.update(self.function.variables)
         return env
 
-    def _popen(self, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        """On the spawner thread: start the runtime and admit it to the loopback endpoints."""
-        process = subprocess.Popen(
-            command,
-            cwd=self._task_root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_sink,
-            stderr=self._log_sink,
-            preexec_fn=die_with_parent,
-        )
-        self._peer.pid = process.pid
-        return process
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _exited(self, process: Process, code: int) -> None:
+        """A program of the environment ended on its own (watcher thread). During init the
+        cold start reports it; afterwards it fails what the environment was running and ends
+        the environment (SHUTDOWN "failure" to the other extensions)."""
         with self._state_lock:
-            self._api.reset()
-            self._log(
-                f"INIT_START Runtime Version: python:{self.function.python} (local emulation, "
-                f"awslambdaric)"
-            )
-            assert self._task_root is not None
-            command = runtime_command(self.function, self._task_root, self._python)
-            process = self._spawner.submit(self._popen, command, self._environment()).result()
-            self._process = process
-        threading.Thread(target=self._watch, args=(process,), daemon=True).start()
-        return process
-
-    def _watch(self, process: subprocess.Popen[bytes]) -> None:
-        """When a runtime process ends, fail whatever it was running (Runtime.ExitError)."""
-        code = process.wait()
-        with self._state_lock:
-            if self._process is not process:
+            environment = self._environment
+            if environment is None or not environment.initialized:
                 return
-            self._process = None
-            self._peer.pid = 0
-            if not self._api.polled.is_set():
-                return  # died during init: the cold start reports it (keeps the init error)
-            reason = f"signal {-code}" if code < 0 else f"exit status {code}"
-            body = {
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"Runtime exited with error: {reason}",
-            }
-            self._api.reset(Outcome("exited", json.dumps(body).encode()))
+        self._schedule_end("failure", failure_outcome(process, code), only=environment)
 
-    def _end_runtime(self, first: signal.Signals) -> None:
+    def _schedule_end(
+        self,
+        reason: str,
+        outcome: Outcome | None = None,
+        only: ExecutionEnvironment | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """End the current environment on the reaper thread (the ends happen one at a time);
+        `outcome` is what a running invocation gets at once. With `only`, nothing happens
+        unless that is the current environment (and not ending already)."""
         with self._state_lock:
-            process, self._process = self._process, None
-            self._peer.pid = 0
-            self._api.reset()
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(first)
-        try:
-            process.wait(2)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if only is not None and (self._environment is not only or only.ending):
+                done: concurrent.futures.Future[None] = concurrent.futures.Future()
+                done.set_result(None)
+                return done
+            environment, self._environment = self._environment, None
+            if environment is not None:
+                environment.ending = True
+            future = self._reaper.submit(self._end, environment, reason, outcome)
+            self._ending = future
+        return future
+
+    def _end(
+        self, environment: ExecutionEnvironment | None, reason: str, outcome: Outcome | None
+    ) -> None:
+        serving = self._api.loop.is_running()
+        if outcome is not None:
+            self._api.reset(outcome)  # fail what it was running at once
+        if environment is not None:
+            deliver = None
+            if self._extensions is not None and serving and self._api.call(self._registered()):
+                deliver = self._shutdown_events(reason)
+            environment.end(reason, deliver)
+        with self._state_lock:
+            self._peer.pid, self._peer.members = 0, None
+        self._api.reset()
+        if self._extensions is not None and serving:
+            self._api.call(self._forget_extensions())
+
+    async def _registered(self) -> bool:
+        return bool(self._extensions is not None and self._extensions.registered)
+
+    async def _forget_extensions(self) -> None:
+        if self._extensions is not None:
+            self._extensions.end()
+
+    def _shutdown_events(self, reason: str) -> Callable[[int], Collection[str]]:
+        async def deliver(deadline_ms: int) -> list[str]:
+            assert self._extensions is not None
+            return self._extensions.deliver_shutdown(reason, deadline_ms)
+
+        return lambda deadline_ms: self._api.call(deliver(deadline_ms))
 
     # -- log ---------------------------------------------------------------------------------
 
@@ -325,17 +399,3 @@ class LambdaEmulator:
         with self._log_lock:
             self._log_sink.write(line.encode() + b"\n")
             self._log_sink.flush()
-
-
-def _message(outcome: Outcome) -> str:
-    try:
-        return str(outcome.json().get("errorMessage", ""))
-    except (ValueError, AttributeError):
-        return outcome.body.decode(errors="replace")[:500]
-
-
-def _timestamp() -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        + f".{int(time.time() * 1000) % 1000:03d}Z"
-    )

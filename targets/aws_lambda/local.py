@@ -1,6 +1,15 @@
 """`--env local` for Lambda: the emulator (`emulator.py`) in the foreground or in a background
 supervisor process that outlives the CLI.
 
+A Python server runs under its managed runtime (`python3.x`). A binary server
+(`server.runtime = "binary"`) runs as in the cloud: runtime `provided.al2023`, handler
+`bootstrap` (the zip's launcher), and AWS's Lambda Web Adapter layer, here built from its
+crate (`web_adapter.py`: once per machine, before the emulator starts, so the build is not
+counted against the start timeout). The one difference from the cloud: the adapter and the
+launcher meet on a free loopback port chosen per deployment (`AWS_LWA_PORT`), not on the
+adapter's default 8080, which two local deployments would both want. A variable the user
+configures (`AWS_LWA_PORT` too) wins.
+
 The background supervisor is `python -m targets.aws_lambda.supervisor`. It reads its request — the
 function, the secret values, the port and the log path — as JSON on stdin (never from a file,
 an argument or an environment variable), answers `{"url": ...}` or `{"error": ...}` on stdout
@@ -57,21 +66,50 @@ def problem(options: TargetOptions) -> LocalProblem | None:
     )
 
 
-def function_of(launch: LocalLaunch) -> LambdaFunction:
+def function_of(
+    launch: LocalLaunch, progress: Callable[[str], None] | None = None
+) -> LambdaFunction:
+    """The function as the emulator runs it. For a binary server this builds the Lambda Web
+    Adapter layer first when this machine has not got it (`progress` hears about it; stderr
+    by default)."""
     from targets.aws_lambda import LambdaOptions
 
     options = launch.options
     assert isinstance(options, LambdaOptions)
+    name = f"{launch.server}-{launch.environment}"
+    region = options.region or "us-east-1"
+    if launch.runtime == "binary":
+        from targets.aws_lambda.web_adapter import web_adapter_layer
+
+        layer = web_adapter_layer(progress or _to_stderr)
+        return LambdaFunction(
+            name=name,
+            zip_path=launch.artifact.path,
+            python=launch.python,
+            memory=options.memory,
+            timeout=options.timeout,
+            ephemeral_storage=options.ephemeral_storage,
+            region=region,
+            variables={"AWS_LWA_PORT": str(_free_port()), **launch.variables},
+            handler="bootstrap",
+            runtime="provided.al2023",
+            layers=(layer,),
+        )
     return LambdaFunction(
-        name=f"{launch.server}-{launch.environment}",
+        name=name,
         zip_path=launch.artifact.path,
         python=launch.python,
         memory=options.memory,
         timeout=options.timeout,
         ephemeral_storage=options.ephemeral_storage,
-        region=options.region or "us-east-1",
+        region=region,
         variables=dict(launch.variables),
+        runtime=f"python{launch.python}",
     )
+
+
+def _to_stderr(message: str) -> None:
+    print(f"lambda: {message}", file=sys.stderr, flush=True)
 
 
 def function_url_host(function: LambdaFunction) -> str:
@@ -79,18 +117,20 @@ def function_url_host(function: LambdaFunction) -> str:
     return f"{URL_ID}.lambda-url.{function.region}.on.aws"
 
 
-def _paths(python: str) -> tuple[Path, Path]:
-    """(the runtime's interpreter, the cache of unpacked task roots)."""
+def _paths(function: LambdaFunction) -> tuple[Path | None, Path]:
+    """(the managed runtime's interpreter, None for an OS-only runtime; the cache of unpacked
+    task roots)."""
     from orchestrator.paths import cache_root
     from targets.aws_lambda.local_runtime import runtime_python
 
-    return runtime_python(python), cache_root() / "lambda-local" / "tasks"
+    python = runtime_python(function.python) if function.managed_python else None
+    return python, cache_root() / "lambda-local" / "tasks"
 
 
 def start_background(launch: LocalLaunch) -> LocalHandle:
     """Start the supervisor; return once its front door is open."""
-    function = function_of(launch)
-    python, tasks = _paths(function.python)
+    function = function_of(launch)  # builds what it needs first: not part of the timed start
+    python, tasks = _paths(function)
     log = launch.state_dir / "lambda.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)  # one log per deployment, like a fresh log stream, owner-only
@@ -100,7 +140,7 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
         "function": function.to_dict(),
         "secrets": dict(launch.secrets),
         "port": port,
-        "runtime_python": str(python),
+        "runtime_python": str(python) if python is not None else None,
         "task_cache": str(tasks),
     }
     env = {name: os.environ[name] for name in _PASSED_ENV if name in os.environ}
@@ -154,7 +194,7 @@ def _read_answer(stream: IO[bytes], timeout: float) -> dict[str, Any]:
 def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
     """Serve until KeyboardInterrupt; the function's log goes to stderr."""
     function = function_of(launch)
-    python, tasks = _paths(function.python)
+    python, tasks = _paths(function)
     emulator = LambdaEmulator(
         function,
         launch.secrets,

@@ -1,19 +1,23 @@
 """Which local process is at the other end of a loopback TCP connection.
 
-The local Lambda's Runtime API and its Secrets Manager stand-in listen on 127.0.0.1, where every
-local process can connect; they must answer only the runtime process the emulator started.
-awslambdaric's client cannot send a secret header, so the check is on the connection itself:
+The local Lambda's Runtime API (with the Extensions API) and its Secrets Manager stand-in
+listen on 127.0.0.1, where every local process can connect; they must answer only the
+processes of the execution environment the emulator started (its runtime, its extensions and
+whatever they started). Runtime clients cannot send a secret header, so the check is on the
+connection itself:
 
 1. the kernel names the connecting socket: a `sock_diag` (NETLINK_SOCK_DIAG) exact lookup of
    the TCP socket whose local end is the peer's address and whose remote end is ours gives its
    inode (a hash lookup, tens of microseconds; reading /proc/net/tcp walks the whole
    established-connection table, ~10 ms here, and is only the fallback where sock_diag is
    not available);
-2. the connection is admitted only when that inode is one of the runtime process's open file
-   descriptors (`/proc/<pid>/fd/* -> socket:[inode]`).
+2. the connection is admitted only when that inode is one of the open file descriptors
+   (`/proc/<pid>/fd/* -> socket:[inode]`) of a process of the environment: the runtime
+   process `pid`, or one of the pids `members()` names at that moment.
 
-A process of another user cannot read that process's descriptors, nor pass a socket into it;
-a process of the same user that is not the runtime holds a socket whose inode is not there.
+A process of another user cannot read those processes' descriptors, nor pass a socket into
+them; a process of the same user outside the environment holds a socket whose inode is not
+there.
 Checked once per accepted connection (the runtime client keeps its connection alive), on the
 network namespace of the calling thread, which is the runtime's: it is started without a
 network namespace of its own. Linux only; any failure to tell refuses.
@@ -25,6 +29,7 @@ import errno
 import os
 import socket
 import struct
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 NETLINK_SOCK_DIAG = 4
@@ -108,21 +113,53 @@ def holds_socket(pid: int, inode: int) -> bool:
     return False
 
 
-class RuntimePeer:
-    """Admits connections from one process: the execution environment's runtime.
+def descendants(roots: Iterable[int]) -> list[int]:
+    """`roots` and every process descended from them, as /proc's `children` lists (of each
+    thread) name them now; a root that is gone is left out."""
+    found: list[int] = []
+    seen: set[int] = set()
+    pending = list(roots)
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        seen.add(pid)
+        found.append(pid)
+        for thread in threads:
+            try:
+                children = Path(f"/proc/{pid}/task/{thread}/children").read_text().split()
+            except OSError:
+                continue
+            pending.extend(int(child) for child in children)
+    return found
 
-    `pid` is the runtime process (0 while there is none: every connection is refused). The
-    emulator sets it as soon as the process exists and clears it when the process ends.
+
+class RuntimePeer:
+    """Admits connections from the processes of one execution environment.
+
+    `members` (None while there is no environment) names the environment's pids each time it
+    is called: the emulator sets it to `ExecutionEnvironment.members` (the runtime alone for
+    a single-process environment; every program and what it started otherwise) when an
+    environment starts and clears it when it has ended. `pid` (0: none) admits one more
+    process. With neither, every connection is refused.
     """
 
     def __init__(self) -> None:
         self.pid = 0
+        self.members: Callable[[], Iterable[int]] | None = None
 
     def admits(self, ours: tuple[str, int], theirs: tuple[str, int]) -> bool:
         """True when the connection accepted at `ours` from `theirs` (as `getsockname()` and
-        `getpeername()` give them) was made by a socket of the runtime process."""
-        pid = self.pid
-        if not pid:
+        `getpeername()` give them) was made by a socket of a process of the environment."""
+        pid, members = self.pid, self.members
+        candidates = [pid] if pid else []
+        if members is not None:
+            candidates.extend(members())
+        if not candidates:
             return False
         inode = socket_inode((str(theirs[0]), int(theirs[1])), (str(ours[0]), int(ours[1])))
-        return inode is not None and holds_socket(pid, inode)
+        return inode is not None and any(holds_socket(member, inode) for member in candidates)

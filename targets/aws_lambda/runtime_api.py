@@ -9,10 +9,14 @@ The server runs on its own asyncio event loop in a background thread (`loop`), w
 loopback servers of the same emulation may share; `invoke_async` is for coroutines on that
 loop, `invoke` for any other thread. Only 127.0.0.1 is ever bound.
 
+Given `extensions` (`extensions_api.ExtensionsAPI`), the same server answers the Extensions
+API (`/2020-01-01/extension/...`), as Lambda does at the same address.
+
 Given a `peer` (`peers.RuntimePeer`), each accepted connection is checked once: a connection
-that the runtime process did not make is answered 403 and closed before any request of it is
-read, so no other local process (of this user or another) can take an invocation, read its
-event or post an outcome. Without one (tests that start their own runtime) it answers anyone.
+that no process of the execution environment made is answered 403 and closed before any
+request of it is read, so no other local process (of this user or another) can take an
+invocation, read its event, post an outcome or pose as an extension. Without one (tests that
+start their own runtime) it answers anyone.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from targets.aws_lambda.extensions_api import PREFIX as EXTENSIONS_PREFIX
+from targets.aws_lambda.extensions_api import ExtensionsAPI
 from targets.aws_lambda.http1 import Request, answer_and_close, response, serve_connection
 from targets.aws_lambda.peers import RuntimePeer
 
@@ -36,7 +42,7 @@ MAX_RESPONSE = 6 * 1024 * 1024 + 1024  # Lambda's response limit, plus room for 
 _CLOSE = {"Content-Type": "application/json", "Connection": "close"}
 FORBIDDEN = response(
     403,
-    b'{"errorType":"Forbidden","errorMessage":"only the runtime process of this execution '
+    b'{"errorType":"Forbidden","errorMessage":"only the processes of this execution '
     b'environment may use its Runtime API"}',
     _CLOSE,
 )
@@ -66,6 +72,7 @@ class _Invocation:
     request_id: str
     payload: bytes
     deadline_ms: int
+    trace_id: str
     done: asyncio.Future[Outcome] = field(repr=False)
 
 
@@ -80,6 +87,7 @@ class RuntimeAPI:
         account: str = "000000000000",
         timeout: float = 30.0,
         peer: RuntimePeer | None = None,
+        extensions: ExtensionsAPI | None = None,
     ) -> None:
         self.function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
         self.timeout = timeout
@@ -92,6 +100,7 @@ class RuntimeAPI:
         self._server: asyncio.Server | None = None
         self._port = 0
         self._peer = peer
+        self.extensions = extensions
 
     @property
     def address(self) -> str:
@@ -121,6 +130,8 @@ class RuntimeAPI:
     async def _close(self, server: asyncio.Server) -> None:
         server.close()
         self._queue.put_nowait(None)  # release a runtime still long-polling
+        if self.extensions is not None:
+            self.extensions.end()  # and extensions waiting for an event
 
     def __enter__(self) -> RuntimeAPI:
         return self.start()
@@ -135,14 +146,23 @@ class RuntimeAPI:
         return self.call(self.invoke_async(event, timeout, request_id))
 
     async def invoke_async(
-        self, event: Any, timeout: float | None = None, request_id: str | None = None
+        self,
+        event: Any,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        *,
+        deadline_ms: int | None = None,
+        trace_id: str | None = None,
     ) -> Outcome:
-        """Queue `event` and wait for its outcome; a `timeout` outcome after the deadline."""
+        """Queue `event` and wait for its outcome; a `timeout` outcome after `timeout`
+        seconds. `deadline_ms` (epoch ms, default now + timeout) and `trace_id` are what the
+        runtime is told (the emulator passes the values it also gives extensions)."""
         limit = self.timeout if timeout is None else timeout
         invocation = _Invocation(
             request_id=request_id or str(uuid.uuid4()),
             payload=json.dumps(event).encode(),
-            deadline_ms=int((time.time() + limit) * 1000),
+            deadline_ms=deadline_ms or int((time.time() + limit) * 1000),
+            trace_id=trace_id or new_trace_id(),
             done=self.loop.create_future(),
         )
         self._inflight[invocation.request_id] = invocation
@@ -188,6 +208,8 @@ class RuntimeAPI:
         await serve_connection(reader, writer, self._answer, MAX_RESPONSE, TOO_LARGE)
 
     async def _answer(self, request: Request) -> bytes:
+        if self.extensions is not None and request.target.startswith(EXTENSIONS_PREFIX + "/"):
+            return await self.extensions.answer(request)
         if request.method == "GET":
             if request.target != f"{PREFIX}/invocation/next":
                 return response(404)
@@ -205,8 +227,7 @@ class RuntimeAPI:
                     "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
                     "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
                     "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
-                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-"
-                    f"{uuid.uuid4().hex[:24]};Sampled=0",
+                    "Lambda-Runtime-Trace-Id": invocation.trace_id,
                 },
             )
         error_type = request.header("lambda-runtime-function-error-type") or None
@@ -222,6 +243,11 @@ class RuntimeAPI:
             return response(400)
         _settle(invocation, Outcome(kind, request.body, error_type))
         return response(202)
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace header value, as Lambda gives each invocation."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"
 
 
 def _settle(invocation: _Invocation, outcome: Outcome) -> None:

@@ -1,15 +1,26 @@
-"""How the local Lambda starts an execution environment's runtime process.
+"""How the local Lambda lays out and starts an execution environment's processes.
 
-- `LambdaFunction`: the function's configuration as the emulator needs it (no secret value).
-- `unpack_task_root`: the zip unpacked once per digest into the cache (content-addressed).
-- `runtime_command`: `unshare` into a private mount namespace (root, or user namespaces), the
-  task root bind-mounted **read-only** onto itself, a fresh **tmpfs on /tmp** sized like the
-  function's ephemeral storage (left alone when the task root or the runtime lives under
-  /tmp), then `exec` AWS's runtime client, so the runtime keeps the pid `Popen` returned (the
-  pid `peers.RuntimePeer` admits). No network namespace: the function reaches the network as
-  in the cloud.
-- `runtime_environment`: the environment variables Lambda sets, plus the function's config.
-- `die_with_parent`: a `preexec_fn` that has the kernel kill the runtime with the emulator.
+- `LambdaFunction`: the function's configuration as the emulator needs it (no secret value):
+  its runtime (a managed `python3.x`, or the OS-only `provided.al2023`) and its layers.
+- `unpack_task_root`: the zip unpacked once per digest into the cache (content-addressed),
+  with the files' Unix modes (a `bootstrap` stays executable).
+- `runtime_command`: a Python function without layers runs as one process, as before:
+  `unshare` into a private mount namespace (root, or user namespaces), the task root
+  bind-mounted **read-only** onto itself, a fresh **tmpfs on /tmp** sized like the function's
+  ephemeral storage (left alone when the task root or the runtime lives under /tmp), then
+  `exec` AWS's runtime client, so the runtime keeps the pid `Popen` returned (the pid
+  `peers.RuntimePeer` admits).
+- `holder_command` / `enter_command`: any other function (OS-only runtime, or layers) runs as
+  several processes (extensions, then the runtime) sharing one private mount namespace *and*
+  PID namespace. A holder process sets the namespaces up (the same read-only task root and
+  /tmp tmpfs, plus the merged layers mounted read-only **at /opt**, /proc of the new PID
+  namespace) and stays as its PID 1; every process of the environment enters them with
+  `nsenter`. Ending the holder ends every process of the environment (the kernel kills a PID
+  namespace with its first process), whatever they started.
+- No network namespace: the function reaches the network as in the cloud.
+- `runtime_environment` / `extension_environment`: the variables Lambda sets for the runtime
+  and for extensions (which do not see `_HANDLER`, `LAMBDA_TASK_ROOT`, ...).
+- `die_with_parent`: a `preexec_fn` that has the kernel kill a process with the emulator.
 """
 
 from __future__ import annotations
@@ -19,10 +30,11 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import time
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,16 +55,39 @@ class LambdaFunction:
     region: str
     variables: Mapping[str, str] = field(default_factory=dict)
     handler: str = HANDLER
+    # Lambda's runtime identifier: "python3.12"-style (the default: python{python}) or the
+    # OS-only "provided.al2023", which runs the zip's `bootstrap` (else the layers').
+    runtime: str = ""
+    # Directories merged, in order, into what the function sees as /opt (layers unpacked).
+    layers: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.runtime:
+            object.__setattr__(self, "runtime", f"python{self.python}")
+        object.__setattr__(self, "layers", tuple(Path(layer) for layer in self.layers))
+
+    @property
+    def managed_python(self) -> bool:
+        """True for a managed Python runtime (AWS's runtime client runs the handler)."""
+        return self.runtime.startswith("python")
+
+    @property
+    def single_process(self) -> bool:
+        """True when the environment is the runtime process alone (Python, no layers)."""
+        return self.managed_python and not self.layers
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (paths as strings); `from_dict` reverses it."""
         data = asdict(self)
         data["zip_path"] = str(self.zip_path)
         data["variables"] = dict(self.variables)
+        data["layers"] = [str(layer) for layer in self.layers]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LambdaFunction:
-        return cls(**{**data, "zip_path": Path(data["zip_path"])})
+        layers = tuple(Path(layer) for layer in data.get("layers", ()))
+        return cls(**{**data, "zip_path": Path(data["zip_path"]), "layers": layers})
 
 
 def unpack_task_root(zip_path: Path, cache: Path) -> Path:
@@ -63,7 +98,11 @@ def unpack_task_root(zip_path: Path, cache: Path) -> Path:
     partial = root.with_name(f"{root.name}.{os.getpid()}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(partial)
+        for member in archive.infolist():
+            path = archive.extract(member, partial)
+            mode = member.external_attr >> 16
+            if member.create_system == 3 and stat.S_ISREG(mode):  # made on Unix: its mode
+                os.chmod(path, stat.S_IMODE(mode) & 0o777)
     try:
         partial.rename(root)
     except OSError:  # another process unpacked it first
@@ -72,7 +111,7 @@ def unpack_task_root(zip_path: Path, cache: Path) -> Path:
 
 
 def die_with_parent() -> None:
-    """In the runtime's child process: be killed when the thread that started it ends."""
+    """In a child process (as `preexec_fn`): be killed when the thread that started it ends."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
@@ -82,35 +121,155 @@ def _under(path: Path, directory: str) -> bool:
 
 
 def runtime_command(function: LambdaFunction, task_root: Path, python: Path) -> list[str]:
-    """argv of the runtime process: see the module's docstring."""
+    """argv of the runtime process of a single-process environment: see the module's
+    docstring."""
     root = shlex.quote(str(task_root))
     steps = [f"mount --bind {root} {root}", f"mount -o remount,bind,ro {root}"]
     if not (_under(task_root, "/tmp") or _under(python, "/tmp")):
         size = function.ephemeral_storage
         steps.append(f"mount -t tmpfs -o size={size}m,mode=1777 lambda-tmp /tmp")
     steps.append(f"exec {shlex.quote(str(python))} -m awslambdaric {shlex.quote(function.handler)}")
-    isolate = ["unshare", "--mount", "--propagation", "private"]
+    return [*_isolate(), "sh", "-c", " && ".join(steps)]
+
+
+def _isolate(*extra: str) -> list[str]:
+    argv = ["unshare", "--mount", *extra, "--propagation", "private"]
     if os.geteuid() != 0:
-        isolate.append("--map-root-user")
+        argv.append("--map-root-user")
+    return argv
+
+
+def holder_command(
+    function: LambdaFunction, task_root: Path, opt: Path, python: Path | None = None
+) -> list[str]:
+    """argv of the holder of a multi-process environment: new mount and PID namespaces (the
+    holder's child is PID 1 of the latter, and dies with the holder), /proc of the new PID
+    namespace, the task root read-only, `opt` mounted read-only at /opt, a tmpfs on /tmp (as
+    in `runtime_command`: not when the task root or `python` lives there); then it prints
+    `ready` and waits to be ended."""
+    root, layers = shlex.quote(str(task_root)), shlex.quote(str(opt))
+    steps = [
+        f"mount --bind {root} {root}",
+        f"mount -o remount,bind,ro {root}",
+        f"mount --bind {layers} /opt",
+        "mount -o remount,bind,ro /opt",
+    ]
+    hidden = _under(task_root, "/tmp") or (python is not None and _under(python, "/tmp"))
+    if not hidden:  # /opt is mounted first: it keeps a layer that lives under /tmp
+        size = function.ephemeral_storage
+        steps.append(f"mount -t tmpfs -o size={size}m,mode=1777 lambda-tmp /tmp")
+    steps += ["echo ready", "exec sleep infinity"]
+    isolate = _isolate("--pid", "--fork", "--kill-child", "--mount-proc")
     return [*isolate, "sh", "-c", " && ".join(steps)]
 
 
+def enter_command(init: int, argv: Sequence[str], cwd: Path | str) -> list[str]:
+    """argv that runs `argv` in the namespaces of the environment whose PID 1 is host pid
+    `init` (nsenter forks once: the program is the child of the process `Popen` returns)."""
+    enter = ["nsenter", f"--target={init}", "--mount", "--pid", f"--wd={cwd}"]
+    if os.geteuid() != 0:
+        enter += ["--user", "--preserve-credentials"]
+    return [*enter, "--", *argv]
+
+
+def merge_layers(layers: Sequence[Path], into: Path) -> Path:
+    """The directory the function sees as /opt: `layers` merged in order (a later layer's file
+    replaces an earlier one's) into the new directory `into` (hard links where possible)."""
+    into.mkdir(parents=True)
+    for layer in layers:
+        for source in sorted(layer.rglob("*")):
+            target = into / source.relative_to(layer)
+            if source.is_dir() and not source.is_symlink():
+                target.mkdir(exist_ok=True)
+                continue
+            if target.exists() or target.is_symlink():
+                target.unlink()
+            if source.is_symlink():
+                target.symlink_to(os.readlink(source))
+                continue
+            try:
+                os.link(source, target)
+            except OSError:  # another file system
+                shutil.copy2(source, target)
+    return into
+
+
+def extension_paths(opt: Path) -> list[Path]:
+    """The executables Lambda starts as external extensions: the files of /opt/extensions
+    (here `opt/extensions`), in name order."""
+    directory = opt / "extensions"
+    if not directory.is_dir():
+        return []
+    return sorted(
+        (path for path in directory.iterdir() if path.is_file() and os.access(path, os.X_OK)),
+        key=lambda path: path.name,
+    )
+
+
+def bootstrap_of(task_root: Path, opt: Path) -> Path | None:
+    """The runtime of an OS-only function: the zip's `bootstrap`, else the layers' (/opt), as
+    Lambda picks it; None when neither is an executable file."""
+    for candidate in (task_root / "bootstrap", opt / "bootstrap"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+RUNTIME_DIR = "/var/runtime"  # LAMBDA_RUNTIME_DIR of an OS-only runtime (empty there)
+# What extensions do not see of the runtime's variables (Lambda's Extensions API page), with
+# every variable starting with "_".
+_NOT_FOR_EXTENSIONS = frozenset(
+    {
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_XRAY_CONTEXT_MISSING",
+        "AWS_XRAY_DAEMON_ADDRESS",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+    }
+)
+
+
 def runtime_environment(
-    function: LambdaFunction, task_root: Path, python: Path, runtime_api: str
+    function: LambdaFunction, task_root: Path, python: Path | None, runtime_api: str
 ) -> dict[str, str]:
-    """The variables Lambda sets (fresh log stream name each time), then the function's own;
-    `runtime_api` is `AWS_LAMBDA_RUNTIME_API` (host:port). Credentials and the secret
-    endpoint are the caller's to add."""
+    """The variables Lambda sets for the runtime (fresh log stream name each time);
+    `runtime_api` is `AWS_LAMBDA_RUNTIME_API` (host:port), `python` the managed runtime's
+    interpreter (None for an OS-only runtime, which gets no AWS_EXECUTION_ENV). The
+    function's own variables, credentials and the secret endpoint are the caller's to add."""
     stream = time.strftime("%Y/%m/%d") + "/[$LATEST]" + uuid.uuid4().hex
-    return {
-        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "en_US.UTF-8",
-        "TZ": ":UTC",
-        "LAMBDA_TASK_ROOT": str(task_root),
-        "LAMBDA_RUNTIME_DIR": str(python.parent.parent),
+    if python is not None:
+        platform = {
+            "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_RUNTIME_DIR": str(python.parent.parent),
+        }
+    else:
+        libraries = [
+            "/lib64",
+            "/usr/lib64",
+            RUNTIME_DIR,
+            f"{RUNTIME_DIR}/lib",
+            str(task_root),
+            f"{task_root}/lib",
+            "/opt/lib",
+        ]
+        platform = {
+            "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": ":".join(libraries),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
+        }
+    environment = {
+        **platform,
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "_HANDLER": function.handler,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{function.python}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
@@ -119,4 +278,17 @@ def runtime_environment(
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_REGION": function.region,
         "AWS_DEFAULT_REGION": function.region,
+    }
+    if python is None:
+        del environment["AWS_EXECUTION_ENV"]
+    return environment
+
+
+def extension_environment(runtime: Mapping[str, str]) -> dict[str, str]:
+    """An extension's variables: the runtime's (`runtime`, complete), but those Lambda keeps
+    from extensions."""
+    return {
+        name: value
+        for name, value in runtime.items()
+        if name not in _NOT_FOR_EXTENSIONS and not name.startswith("_")
     }

@@ -2,11 +2,12 @@
 
 Run as `python -m targets.aws_lambda.supervisor LOG`.
 
-Reads its request — the function, the secret values, the port, the runtime's interpreter and
-the task-root cache — as JSON on stdin (never from a file, an argument or an environment
-variable); answers `{"url": ...}` or `{"error": ...}` on stdout once the front door is open;
-then serves until SIGTERM or SIGINT and stops the emulator. Imports only the emulator and the
-standard library: its start-up is part of every local cold start.
+Reads its request — the function, the secret values, the port, the managed runtime's
+interpreter (null for an OS-only runtime) and the task-root cache — as JSON on stdin (never
+from a file, an argument or an environment variable); answers `{"url": ...}` or
+`{"error": ...}` on stdout once the front door is open; then serves until SIGTERM or SIGINT
+and stops the emulator (which ends the execution environment as Lambda does). Imports only
+the emulator and the standard library: its start-up is part of every local cold start.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ def _serve(request: Mapping[str, Any], log: IO[bytes]) -> int:
         emulator = LambdaEmulator(
             LambdaFunction.from_dict(request["function"]),
             request["secrets"],
-            runtime_python=Path(request["runtime_python"]),
+            runtime_python=Path(request["runtime_python"]) if request["runtime_python"] else None,
             task_cache=Path(request["task_cache"]),
             log=log,
             port=int(request["port"]),
         ).start()
-    except OSError as error:
+    except (OSError, ValueError) as error:
         print(json.dumps({"error": str(error)}), flush=True)
         return 1
     print(json.dumps({"url": emulator.url}), flush=True)
