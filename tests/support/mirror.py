@@ -1,6 +1,7 @@
 """A registry mirror on loopback for the default Cloud Run base: the tests' Debian Python base
 copied to `127.0.0.1:5000/<prefix>/library/python:<tag>`, as a mirror of Docker Hub would
-serve `docker.io/library/python:<tag>` (same bytes, same digest).
+serve `docker.io/library/python:<tag>` (same bytes, same digest); the tests' Node.js base, the
+same way, as `<prefix>/library/node:<major>-slim`.
 
 Copies go through the project's own registry client (byte-for-byte, so digests are kept).
 Each test takes its own prefix, so moving a tag never disturbs another test.
@@ -17,6 +18,7 @@ from orchestrator.build.store import bytes_digest
 from orchestrator.oci.reference import Reference
 from orchestrator.oci.registry import RegistryClient
 from tests.support.debian_base import python_base_image
+from tests.support.node_base import node_base_image
 
 REGISTRY = "127.0.0.1:5000"
 
@@ -32,10 +34,19 @@ def mirror_python_base(prefix: str, tag: str = "3.11-slim") -> str:
     return mirror_base(prefix, "library/python", tag)
 
 
-def mirror_base(prefix: str, repository: str, tag: str) -> str:
+def mirror_node_base(prefix: str, major: str = "22", tag: str | None = None) -> str:
+    """Serve the tests' Node.js base of `major` (`tests.support.node_base`: the Debian base plus
+    libstdc++ and the official node binary) as `<REGISTRY>/<prefix>/library/node:<tag>`, the tag
+    being `<major>-slim` unless given; returns its digest (the same as the base's)."""
+    image = node_base_image(REGISTRY, major)
+    return mirror_base(prefix, "library/node", tag or f"{major}-slim", image=image)
+
+
+def mirror_base(prefix: str, repository: str, tag: str, *, image: str | None = None) -> str:
     """Serve the tests' Debian base (Python 3.11 on glibc 2.36 with libgcc_s: a glibc base as
-    much as a Python one) as `<REGISTRY>/<prefix>/<repository>:<tag>`; returns its digest."""
-    source = Reference.parse(python_base_image(REGISTRY))
+    much as a Python one) as `<REGISTRY>/<prefix>/<repository>:<tag>`; returns its digest.
+    `image`, a reference pinned by digest in `<REGISTRY>`, is served instead of that base."""
+    source = Reference.parse(image or python_base_image(REGISTRY))
     assert source.digest is not None
     client = RegistryClient(REGISTRY, "http")
     manifest, media_type, digest = client.get_manifest(source.repository, source.digest)
