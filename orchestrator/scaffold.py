@@ -11,7 +11,7 @@ from string import Template
 
 from orchestrator import naming
 from orchestrator.errors import InputError, Issue, input_error
-from orchestrator.spec.model import PYTHON_VERSIONS
+from orchestrator.spec.server import PYTHON_VERSIONS
 from targets.base import host_architecture
 
 DEFAULT_PYTHON = "3.12"

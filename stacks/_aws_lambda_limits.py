@@ -41,6 +41,9 @@ class CheckedZip:
     hexdigest: str
     size: int
     unzipped: int
+    # mcp-deploy's launcher at the zip's root: a server that runs as a process behind AWS's
+    # Lambda Web Adapter (a binary, or a Node command), not a handler in the runtime.
+    has_launcher: bool = False
 
 
 def checked_zip(request: DeploymentRequest, path: Path, bucket: str | None) -> CheckedZip:
@@ -73,7 +76,11 @@ def checked_zip(request: DeploymentRequest, path: Path, bucket: str | None) -> C
             hint="leave large files and unused dependencies out of the package, or deploy "
             "this server to Cloud Run",
         )
-    return CheckedZip(base64.b64encode(sha.digest()).decode(), sha.hexdigest(), size, unzipped)
+    with zipfile.ZipFile(path) as archive:
+        has_launcher = "bootstrap" in archive.namelist()
+    return CheckedZip(
+        base64.b64encode(sha.digest()).decode(), sha.hexdigest(), size, unzipped, has_launcher
+    )
 
 
 def _unzipped_size(path: Path) -> int:

@@ -83,12 +83,12 @@ def program(
     options = request.options
     region = _region(request)
     _check_snap_start(request)
-    runtime = lambda_runtime(request, region, str(options["arch"]))
     kms_value = options.get("secrets_kms_key")
     kms_key = None if kms_value is None else KmsKey.parse(str(kms_value), region)
     bucket_value = options.get("artifact_bucket")
     bucket = None if bucket_value is None else str(bucket_value)
     code = checked_zip(request, Path(artifact_path), bucket)
+    runtime = lambda_runtime(request, region, str(options["arch"]), has_launcher=code.has_launcher)
     references = _secret_references(request, secret_values, region)
     check_environment(_planned_environment(request, references, region))
 
@@ -126,6 +126,7 @@ def program(
         opts=opts,
     )
     variables: dict[str, pulumi.Input[str]] = dict(sorted(request.config.items()))
+    variables.update(runtime.variables)
     if secret_arns:
         variables[SECRET_ARNS_VARIABLE] = pulumi.Output.all(**secret_arns).apply(
             lambda arns: json.dumps(arns, sort_keys=True)
@@ -355,10 +356,10 @@ def _check_snap_start(request: DeploymentRequest) -> None:
     server.python, so this is the program's check)."""
     if not request.options.get("snap_start"):
         return
-    if request.runtime == "binary":
+    if request.runtime != "python":
         raise OperationError(
             "targets.lambda.snap_start is for Python servers: Lambda has no SnapStart for the "
-            'OS-only runtime a runtime = "binary" server runs on (and a binary starts fast)',
+            f'runtime a runtime = "{request.runtime}" server runs on (OS-only or Node.js)',
             hint="turn targets.lambda.snap_start off",
         )
     try:

@@ -60,6 +60,8 @@ from orchestrator.deploy.request import DeploymentRequest
 from orchestrator.errors import OperationError
 from stacks._options import required_option
 from stacks._secrets import check_secret_values
+from stacks._workers_js import METADATA as JS_METADATA
+from stacks._workers_js import js_metadata, js_modules
 
 # The bundle's layout (targets/workers/package.py, which a program must not import).
 MAIN_PATH = "src/entry.py"
@@ -74,6 +76,7 @@ ENV_NAMES_BINDING = "MCP_DEPLOY_ENV_NAMES"  # read by targets/workers/shim/entry
 MAX_COMPRESSED = 10 * 1024 * 1024
 MAX_COMPRESSED_FREE = 3 * 1024 * 1024
 MAX_UNCOMPRESSED = 64 * 1024 * 1024
+RUNTIME_FLAGS = {"python": "python_workers", "node": "nodejs_compat"}
 MAX_SCRIPT_NAME = 63  # a DNS label of `<script>.<subdomain>.workers.dev`
 PYTHON_MODULE = "text/x-python"
 DATA = "application/octet-stream"
@@ -100,7 +103,7 @@ def program(
     account_id = _account_id(request)
     _check_reach(request)
     bindings = _bindings(request, secret_values)
-    modules = bundle_modules(request, Path(artifact_path))
+    main_module, modules = bundle_modules(request, Path(artifact_path))
     options = request.options
     name = script_name(request.server, request.environment)
     provider = cloudflare.Provider(f"{name}-cloudflare")
@@ -124,10 +127,10 @@ def program(
         f"{name}-version",
         account_id=account_id,
         worker_id=worker.id,
-        main_module=MAIN_MODULE,
+        main_module=main_module,
         modules=modules,
         compatibility_date=str(options["compatibility_date"]),
-        compatibility_flags=[str(flag) for flag in options["compatibility_flags"]],
+        compatibility_flags=compatibility_flags(request),
         bindings=bindings,
         limits=None if cpu_ms is None else cloudflare.WorkerVersionLimitsArgs(cpu_ms=int(cpu_ms)),
         annotations=cloudflare.WorkerVersionAnnotationsArgs(
@@ -177,8 +180,9 @@ def module_type(path: str) -> tuple[str, str] | None:
 
 def bundle_modules(
     request: DeploymentRequest, path: Path
-) -> list[cloudflare.WorkerVersionModuleArgs]:
-    """The Worker's modules from the bundle at `path`, main module first, after checking that it
+) -> tuple[str, list[cloudflare.WorkerVersionModuleArgs]]:
+    """The Worker's main module and modules from the bundle at `path` (a Python Worker's, or a
+    JavaScript one's: `stacks._workers_js`), main module first, after checking that it
     is the request's artifact, fits Cloudflare's size limits and was built for the request's
     compatibility settings."""
     size = path.stat().st_size
@@ -195,6 +199,15 @@ def bundle_modules(
         )
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         files = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+        if JS_METADATA in files:  # a JavaScript Worker (a Node server)
+            metadata = js_metadata(archive)
+            _check_built_for(request, metadata)
+            total = sum(info.file_size for info in files.values())
+            if total > MAX_UNCOMPRESSED:
+                raise _too_big(
+                    f"{_size(total)} uncompressed", f"{_size(MAX_UNCOMPRESSED)} uncompressed"
+                )
+            return str(metadata["main_module"]), js_modules(archive, metadata)
         if MAIN_PATH not in files or MANIFEST not in files:
             raise OperationError(
                 f"{path} is not a Workers bundle (no {MAIN_PATH} or {MANIFEST})",
@@ -217,7 +230,7 @@ def bundle_modules(
             raise _too_big(
                 f"{_size(total)} uncompressed", f"{_size(MAX_UNCOMPRESSED)} uncompressed"
             )
-        return [
+        return MAIN_MODULE, [
             cloudflare.WorkerVersionModuleArgs(
                 name=module,
                 content_type=content_type,
@@ -294,13 +307,20 @@ def _check_reach(request: DeploymentRequest) -> None:
         )
 
 
+def compatibility_flags(request: DeploymentRequest) -> list[str]:
+    """The options' compatibility flags plus the one the runtime needs (the same rule as
+    targets.workers.effective_flags, which a program must not import)."""
+    flags = [str(flag) for flag in request.options.get("compatibility_flags") or []]
+    needed = RUNTIME_FLAGS.get(request.runtime)
+    if needed is not None and needed not in flags:
+        flags.append(needed)
+    return flags
+
+
 def _check_built_for(request: DeploymentRequest, manifest: Mapping[str, Any]) -> None:
     """The bundle's compatibility settings (they chose its Python) must be the request's."""
     built = (manifest.get("compatibility_date"), manifest.get("compatibility_flags"))
-    wanted = (
-        str(request.options.get("compatibility_date")),
-        list(request.options.get("compatibility_flags") or []),
-    )
+    wanted = (str(request.options.get("compatibility_date")), compatibility_flags(request))
     if built != wanted:
         raise OperationError(
             f"the bundle was built for compatibility date {built[0]} and flags {built[1]}; "

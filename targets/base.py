@@ -124,9 +124,9 @@ class CarriesArtifacts(Protocol):
 class LocalLaunch:
     """Everything a target needs to run its artifact on this machine.
 
-    `runtime` is `server.runtime` ("python", with `python` its minor, or "binary": a Linux
-    executable behind mcp-deploy's launcher). `variables` are the environment's config (plain
-    env vars); `secrets` holds secret *values*
+    `runtime` is `server.runtime` ("python", with `python` its minor; "binary": a Linux
+    executable behind mcp-deploy's launcher; "node", with `runtime_version` its major).
+    `variables` are the environment's config (plain env vars); `secrets` holds secret *values*
     keyed by env var name: a runner hands them to the server through its platform's secret path
     and never writes them to disk, a log, a command line or its handle. `state_dir` is the
     deployment's own directory (logs). `port` 0 lets the runner pick a free port.
@@ -143,6 +143,7 @@ class LocalLaunch:
     state_dir: Path
     port: int = 0
     runtime: str = "python"
+    runtime_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,9 @@ class LocalRuntime(Protocol):
     """How a target's artifact runs on this machine in an emulation of its platform: the
     contract of a target's `local` module (the one place it is written down)."""
 
-    def problem(self, options: TargetOptions) -> LocalProblem | None:
-        """Why the artifact built with `options` cannot run on this machine, if it cannot
-        (checked before anything is built)."""
+    def problem(self, options: TargetOptions, runtime: str = "python") -> LocalProblem | None:
+        """Why the artifact of a `runtime` server built with `options` cannot run on this
+        machine, if it cannot (checked before anything is built)."""
         ...
 
     def start_background(self, launch: LocalLaunch) -> LocalHandle:

@@ -26,7 +26,8 @@ import pathspec
 from orchestrator.errors import InputError, Issue
 from orchestrator.files import UnreadableFile, os_reason, read_regular_file, size_text
 from orchestrator.spec.issues import format_path
-from orchestrator.spec.model import DEFAULT_EXCLUDES, ServerSection
+from orchestrator.spec.model import DEFAULT_EXCLUDES
+from orchestrator.spec.server import ServerSection
 
 ALWAYS_EXCLUDED = (*DEFAULT_EXCLUDES, "*.pyc", "mcp-deploy.toml", "mcp-deploy.lock")
 MAX_IGNORE_BYTES = 1 << 20

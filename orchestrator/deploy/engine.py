@@ -81,10 +81,15 @@ class Engine(Protocol):
     needs_published_artifacts: bool
 
     def check(
-        self, environment: str, target: str, options: TargetOptions, secrets: Mapping[str, str]
+        self,
+        environment: str,
+        target: str,
+        options: TargetOptions,
+        secrets: Mapping[str, str],
+        runtime: str = "python",
     ) -> list[Problem]:
         """Before anything is built: what stops this deployment (`secrets` are references; an
-        engine may raise `InputError` for one it cannot read)."""
+        engine may raise `InputError` for one it cannot read; `runtime`: `server.runtime`)."""
         ...
 
     def plan(self, request: DeploymentRequest) -> list[Change]:

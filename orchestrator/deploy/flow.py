@@ -99,6 +99,7 @@ def request_for(
         smoke=spec.smoke.model_dump(mode="json"),
         promoted_from=promoted_from,
         runtime=spec.server.runtime,
+        runtime_version=spec.server.node if spec.server.runtime == "node" else "",
     )
 
 
@@ -113,7 +114,9 @@ def _prepare(
     """Resolve once, let the engine check (before building), build or reuse the artifact."""
     resolved = resolve(loaded, environment, target, overrides)
     secrets = {name: str(ref) for name, ref in resolved.secrets.items()}
-    problems = engine.check(environment, resolved.target, resolved.options, secrets)
+    problems = engine.check(
+        environment, resolved.target, resolved.options, secrets, loaded.spec.server.runtime
+    )
     if problems:
         raise InputError(
             [

@@ -62,7 +62,9 @@ def promote(
     for record in sources:
         resolved = resolve(loaded, destination, record.target, overrides)
         secrets = {name: str(ref) for name, ref in resolved.secrets.items()}
-        problems = engine.check(destination, record.target, resolved.options, secrets)
+        problems = engine.check(
+            destination, record.target, resolved.options, secrets, loaded.spec.server.runtime
+        )
         if problems:
             raise InputError(
                 [

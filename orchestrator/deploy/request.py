@@ -44,15 +44,20 @@ class DeploymentRequest:
     auth: Mapping[str, str]
     smoke: Mapping[str, Any] = field(default_factory=dict)
     promoted_from: str | None = None
-    # `server.runtime`: "python" (`python` is its minor) or "binary" (a Linux executable).
+    # `server.runtime`: "python" (`python` is its minor), "binary" (a Linux executable) or
+    # "node" (`runtime_version` is its major).
     runtime: str = "python"
+    runtime_version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, keys sorted where order carries no meaning. `runtime` is left out
-        when it is "python", so requests recorded before it existed hash the same."""
+        when it is "python" and `runtime_version` when empty, so requests recorded before
+        they existed hash the same."""
         data = asdict(self)
         if data["runtime"] == "python":
             del data["runtime"]
+        if not data["runtime_version"]:
+            del data["runtime_version"]
         for key in ("config", "secrets", "options", "auth", "smoke"):
             data[key] = dict(sorted(data[key].items()))
         return data

@@ -81,11 +81,16 @@ class LocalEngine:
         return [h for h in found if known is None or _identity(h.data) != _identity(known.handle)]
 
     def check(
-        self, environment: str, target: str, options: TargetOptions, secrets: Mapping[str, str]
+        self,
+        environment: str,
+        target: str,
+        options: TargetOptions,
+        secrets: Mapping[str, str],
+        runtime: str = "python",
     ) -> list[Problem]:
-        """Before anything is built: can this machine run the artifact, and can every secret be
-        read here (an `InputError` naming each one that cannot)?"""
-        problem = runtime_for(target).problem(options)
+        """Before anything is built: can this machine run the artifact of a `runtime` server,
+        and can every secret be read here (an `InputError` naming each one that cannot)?"""
+        problem = runtime_for(target).problem(options, runtime)
         self._secret_values(environment, secrets)
         return [] if problem is None else [Problem(problem.option, problem.message, problem.hint)]
 
@@ -130,6 +135,7 @@ class LocalEngine:
             environment=request.environment,
             python=request.python,
             runtime=request.runtime,
+            runtime_version=request.runtime_version,
             artifact=artifact,
             options=_options(request),
             mcp_path=request.mcp_path,

@@ -117,7 +117,12 @@ class PulumiEngine:
         return binary
 
     def check(
-        self, environment: str, target: str, options: TargetOptions, secrets: Mapping[str, str]
+        self,
+        environment: str,
+        target: str,
+        options: TargetOptions,
+        secrets: Mapping[str, str],
+        runtime: str = "python",
     ) -> list[Problem]:
         """Before anything is built or pushed: see the module docstring."""
         import stacks

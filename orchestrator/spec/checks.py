@@ -318,6 +318,14 @@ def _files(loaded: LoadedSpec) -> Iterator[Issue]:
             f"module '{module}' not found in {source}",
             f"expected {relative}.py or {relative}/__init__.py under server.source",
         )
+    if server.runtime == "node" and server.entry is not None and "\x00" not in server.entry:
+        problem = _path_problem(source / server.entry, want_dir=False)
+        if problem is not None:
+            yield loaded.issue(
+                ("server", "entry"),
+                f"'{server.entry}' in {source} {problem}",
+                "point server.entry at the module whose default export is { fetch }",
+            )
     if server.binary is not None and server.build is None and "\x00" not in server.binary:
         problem = _path_problem(source / server.binary, want_dir=False)
         if problem is not None:

@@ -27,24 +27,14 @@ from orchestrator import naming
 from orchestrator.secret_refs import FORMS as SECRET_REF_FORMS
 from orchestrator.secret_refs import PATTERN as SECRET_REF_PATTERN
 from orchestrator.secret_refs import SecretRef
+from orchestrator.spec.server import (
+    ServerSection,
+    StrictModel,
+)
 from targets import registry
 from targets.base import TargetOptions
 
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 EngineKind = Literal["local", "pulumi"]
-
-
-class StrictModel(BaseModel):
-    """Base of every spec table: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _server_name(value: str) -> str:
-    problem = naming.dns_label_problem(value, max_length=naming.MAX_SERVER_NAME, what="the name")
-    if problem:
-        raise ValueError(problem)
-    return value
 
 
 def _env_name(value: str) -> str:
@@ -80,16 +70,8 @@ def _secret_ref(value: Any) -> SecretRef:
     return SecretRef.parse(value)
 
 
-def _http_path(value: str) -> str:
-    if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value:
-        raise ValueError("must be an absolute URL path such as '/mcp' (no spaces, no query)")
-    return value
-
-
-ServerName = Annotated[str, AfterValidator(_server_name), Field(examples=["weather"])]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 EnvVarName = Annotated[str, AfterValidator(_env_var)]
-HttpPath = Annotated[str, AfterValidator(_http_path)]
 ConfigValue = Annotated[
     str,
     PlainValidator(_config_value),
@@ -101,31 +83,6 @@ SecretSource = Annotated[
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "pattern": SECRET_REF_PATTERN}),
 ]
-EntryPoint = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
-        examples=["weather.app:app"],
-        description="module:attribute of an ASGI app serving MCP streamable HTTP.",
-    ),
-]
-
-StdioArgument = Annotated[str, Field(min_length=1, max_length=4096)]
-
-
-def _relative_path(value: str) -> str:
-    parts = value.replace("\\", "/").split("/")
-    if value.startswith("/") or ".." in parts or not value.strip():
-        raise ValueError("must be a path inside the source directory, e.g. 'target/release/x'")
-    return value
-
-
-BinaryPath = Annotated[
-    str, AfterValidator(_relative_path), Field(examples=["target/release/weather"])
-]
-# The ASGI app of targets/shim/mcp_deploy_stdio.py, which serves a stdio server over HTTP.
-STDIO_BRIDGE_ENTRY = "mcp_deploy_stdio:app"
-
 DEFAULT_EXCLUDES = (
     ".env",
     ".env.*",
@@ -136,69 +93,6 @@ DEFAULT_EXCLUDES = (
     "__pycache__/",
     ".mcp-deploy/",
 )
-
-
-class ServerSection(StrictModel):
-    """`[server]`: what the server is and how to start it."""
-
-    name: ServerName = Field(description="DNS-safe name; prefixes every cloud resource.")
-    runtime: Literal["python", "binary"] = Field(
-        "python",
-        description="python: an ASGI app (`entry`) or a stdio program (`command`) on the "
-        "spec's Python; binary: a Linux executable (`binary`) serving MCP streamable HTTP on "
-        "$PORT, behind mcp-deploy's launcher (Lambda and Cloud Run; 'node' is planned).",
-    )
-    python: Literal["3.11", "3.12", "3.13"] = Field(
-        "3.12", description="Python minor version; matches the Lambda runtime and image base."
-    )
-    transport: Literal["http", "stdio"] = Field(
-        "http",
-        description="http: `entry` is an ASGI app serving MCP streamable HTTP; stdio: the server "
-        "is a program speaking MCP on stdin/stdout (`command`), which mcp-deploy's bridge serves "
-        "over streamable HTTP, one warm child process per instance.",
-    )
-    entry: EntryPoint | None = Field(
-        None, description="module:attribute of the ASGI app (transport http; required there)."
-    )
-    command: list[StdioArgument] | None = Field(
-        None,
-        min_length=1,
-        description="The stdio server's command line (transport stdio; required there), e.g. "
-        '["python", "-m", "mcp_server_time"]: `python` is the runtime\'s own interpreter, and '
-        "packages from requirements.txt are importable.",
-    )
-    binary: BinaryPath | None = Field(
-        None,
-        description="runtime binary: the Linux executable, relative to the source directory "
-        "(required there), e.g. 'target/release/weather'. It must serve MCP streamable HTTP on "
-        "$PORT; static binaries run from an empty image, dynamic ones on a glibc base.",
-    )
-    build: list[StdioArgument] | None = Field(
-        None,
-        min_length=1,
-        description="runtime binary: the command that produces `binary`, run in the source "
-        'directory before every build, e.g. ["cargo", "build", "--release", "--locked"] '
-        "(unset: `binary` must exist already).",
-    )
-    source: str = Field(".", description="Source directory, relative to the spec file.")
-    path: HttpPath = Field("/mcp", description="URL path of the MCP endpoint.")
-    health_path: HttpPath | None = Field(None, description="Optional health-check URL path.")
-    include: list[str] = Field(
-        default_factory=lambda: ["**/*"], description="Glob patterns of files to package."
-    )
-    exclude: list[str] = Field(
-        default_factory=list,
-        description="Glob patterns to leave out, on top of the built-in secret-file excludes.",
-    )
-    ignore_file: str = Field(
-        ".mcpdeployignore",
-        description="Gitignore-style file (in the source directory) of more paths to leave out.",
-    )
-
-    @property
-    def app_entry(self) -> str:
-        """The ASGI app the shims serve: `entry`, or mcp-deploy's stdio bridge."""
-        return self.entry if self.entry is not None else STDIO_BRIDGE_ENTRY
 
 
 class SecretDeclaration(StrictModel):

@@ -179,7 +179,7 @@ class LambdaTarget:
     title: str = "AWS Lambda"
     options_model: type[TargetOptions] = LambdaOptions
     supports_iam_auth: bool = True
-    runtimes: tuple[str, ...] = ("python", "binary")
+    runtimes: tuple[str, ...] = ("python", "binary", "node")
     artifact_type: ArtifactType = LAMBDA_ZIP
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
@@ -190,6 +190,10 @@ class LambdaTarget:
             from targets.aws_lambda.package_binary import package_binary_lambda
 
             return package_binary_lambda(context, options)
+        if context.loaded.spec.server.runtime == "node":
+            from targets.aws_lambda.package_node import package_node_lambda
+
+            return package_node_lambda(context, options)
         from targets.aws_lambda.package import package_lambda
 
         return package_lambda(context, options)

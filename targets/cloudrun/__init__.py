@@ -188,7 +188,7 @@ class CloudRunTarget:
     title: str = "Google Cloud Run"
     options_model: type[TargetOptions] = CloudRunOptions
     supports_iam_auth: bool = True
-    runtimes: tuple[str, ...] = ("python", "binary")
+    runtimes: tuple[str, ...] = ("python", "binary", "node")
     artifact_type: ArtifactType = OCI_IMAGE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
@@ -199,6 +199,10 @@ class CloudRunTarget:
             from targets.cloudrun.package_binary import package_binary_image
 
             return package_binary_image(context, options)
+        if context.loaded.spec.server.runtime == "node":
+            from targets.cloudrun.package_node import package_node_image
+
+            return package_node_image(context, options)
         from targets.cloudrun.package import package_image
 
         return package_image(context, options)

@@ -62,7 +62,7 @@ def client() -> DockerClient:
     return engine
 
 
-def problem(options: TargetOptions) -> LocalProblem | None:
+def problem(options: TargetOptions, runtime: str = "python") -> LocalProblem | None:
     """The container runs natively: the image needs a variant for this machine."""
     from targets.cloudrun import CloudRunOptions
 

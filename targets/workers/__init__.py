@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field, field_validator
 
-from targets.base import ArtifactRepository, ArtifactType, TargetOptions
+from targets.base import ArtifactRepository, ArtifactType, LocalRuntime, TargetOptions
 
 if TYPE_CHECKING:
     from orchestrator.artifacts import Artifact
@@ -30,8 +30,9 @@ class WorkersOptions(TargetOptions):
         DEFAULT_COMPATIBILITY_DATE, description="Workers runtime compatibility date."
     )
     compatibility_flags: list[str] = Field(
-        default_factory=lambda: ["python_workers"],
-        description="Workers compatibility flags; Python Workers need 'python_workers'.",
+        default_factory=list,
+        description="Workers compatibility flags, on top of the one the runtime needs, which "
+        "mcp-deploy adds itself: python_workers (Python) or nodejs_compat (Node).",
     )
     workers_dev: bool = Field(True, description="Serve on the account's workers.dev subdomain.")
     routes: list[str] = Field(
@@ -57,14 +58,18 @@ class WorkersOptions(TargetOptions):
             raise ValueError("compatibility_date cannot be in the future")
         return value
 
-    @field_validator("compatibility_flags")
-    @classmethod
-    def _has_python_flag(cls, value: list[str]) -> list[str]:
-        if "python_workers" not in value:
-            raise ValueError(
-                "compatibility_flags must include 'python_workers' for a Python server"
-            )
-        return value
+
+# The compatibility flag each runtime's Workers need (stacks/workers.py keeps the same table).
+RUNTIME_FLAGS = {"python": "python_workers", "node": "nodejs_compat"}
+
+
+def effective_flags(options: WorkersOptions, runtime: str) -> list[str]:
+    """The options' compatibility flags plus the runtime's own, in the options' order."""
+    flags = list(options.compatibility_flags)
+    needed = RUNTIME_FLAGS.get(runtime)
+    if needed is not None and needed not in flags:
+        flags.append(needed)
+    return flags
 
 
 WORKERS_BUNDLE = ArtifactType(
@@ -78,14 +83,19 @@ class WorkersTarget:
     title: str = "Cloudflare Workers"
     options_model: type[TargetOptions] = WorkersOptions
     supports_iam_auth: bool = False
-    runtimes: tuple[str, ...] = ("python",)
+    runtimes: tuple[str, ...] = ("python", "node")
     artifact_type: ArtifactType = WORKERS_BUNDLE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
-        """The Python Worker bundle (see `targets.workers.package`)."""
+        """The Worker bundle: Python (`targets.workers.package`) or JavaScript, for a Node
+        server (`targets.workers.package_node`)."""
+        assert isinstance(options, WorkersOptions)
+        if context.loaded.spec.server.runtime == "node":
+            from targets.workers.package_node import package_node_workers
+
+            return package_node_workers(context, options)
         from targets.workers.package import package_workers
 
-        assert isinstance(options, WorkersOptions)
         return package_workers(context, options)
 
     def spreads_requests(self, options: TargetOptions) -> bool:
@@ -95,6 +105,12 @@ class WorkersTarget:
     def destination(self, options: TargetOptions, server: str) -> str | None:
         assert isinstance(options, WorkersOptions)
         return options.artifact_repository
+
+    def local_runtime(self) -> LocalRuntime:
+        """Local runs: a JS module Worker in workerd from npm (`targets.workers.local`)."""
+        from targets.workers import local
+
+        return local
 
 
 TARGET = WorkersTarget()

@@ -17,7 +17,7 @@ from orchestrator.build.vendor import _missing_wheel, find_requirements
 from orchestrator.errors import InputError, SpecError
 from orchestrator.oci.reference import Reference
 from orchestrator.spec.loader import load_spec
-from orchestrator.spec.model import ServerSection
+from orchestrator.spec.server import ServerSection
 from tests.conftest import MINIMAL
 
 CANARY = "canary-value-0d9f"

@@ -33,7 +33,7 @@ from orchestrator.oci.mirrors import (
 )
 from orchestrator.oci.reference import Reference
 from orchestrator.scaffold import DEFAULT_PYTHON, host_python
-from orchestrator.spec.model import PYTHON_VERSIONS, ServerSection
+from orchestrator.spec.server import PYTHON_VERSIONS, ServerSection
 from targets.cloudrun.base_image import default_base
 from targets.cloudrun.base_python import (
     Detected,

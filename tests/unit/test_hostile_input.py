@@ -20,7 +20,7 @@ from orchestrator.build.sources import select_sources
 from orchestrator.errors import InputError, printable
 from orchestrator.secret_refs import SecretRef
 from orchestrator.secret_values import read_secrets
-from orchestrator.spec.model import ServerSection
+from orchestrator.spec.server import ServerSection
 from tests.conftest import MINIMAL, CliResult
 
 Run = Callable[..., CliResult]

@@ -237,10 +237,15 @@ def test_secrets_manager_stand_in_answers_only_its_caller() -> None:
 # -- CLI input errors --------------------------------------------------------------------------
 
 
-def test_a_target_without_local_runs_is_named(run_cli: Run, project: Callable[..., Path]) -> None:
+def test_a_python_worker_is_refused_locally_before_building(
+    run_cli: Run, project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCP_AUTH_TOKEN", "token")
     spec = project(MINIMAL + "\n[targets.workers]\n")
     result = run_cli("--spec", str(spec), "deploy", "--target", "workers")
-    assert result.code == 2 and "cannot run on this machine" in result.err, result.err
+    assert result.code == 2, result.err
+    assert "Python Workers cannot start offline" in result.err, result.err
+    assert not (spec.parent / ".mcp-deploy" / "store").exists()
 
 
 def test_a_missing_secret_fails_before_building(

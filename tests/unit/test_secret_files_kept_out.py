@@ -17,7 +17,7 @@ from orchestrator.build.pipeline import build
 from orchestrator.build.sources import select_sources
 from orchestrator.secret_values import secret_files
 from orchestrator.spec.loader import load_spec
-from orchestrator.spec.model import ServerSection
+from orchestrator.spec.server import ServerSection
 from tests.conftest import CliResult
 
 Run = Callable[..., CliResult]
