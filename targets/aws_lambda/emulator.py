@@ -3,8 +3,9 @@
 - The zip is unpacked once per digest into the cache and mounted **read-only** as the task root
   in a private mount namespace, with a fresh **tmpfs on /tmp** sized like the function's
   ephemeral storage (both need `unshare`, i.e. root or user namespaces).
-- A managed Python runtime: AWS's runtime client (`awslambdaric`) runs the handler under a
-  Python of the spec's minor version. An OS-only runtime (`provided.al2023`): the zip's
+- Managed runtimes run AWS's runtime client: `awslambdaric` under the spec's Python minor,
+  `aws-lambda-ric` under node of the runtime's major (`node_runtime.py`), through
+  `AWS_LAMBDA_EXEC_WRAPPER` when set. An OS-only runtime (`provided.al2023`): the zip's
   `bootstrap` (else the layers' `/opt/bootstrap`) is the runtime.
 - Layers are merged, in order, and mounted read-only **at /opt** in the environment's private
   namespaces; every executable of `/opt/extensions` runs as an external extension speaking the
@@ -39,14 +40,13 @@ import asyncio
 import concurrent.futures
 import json
 import shutil
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from targets.aws_lambda import http1, log_lines
 from targets.aws_lambda.events import URL_ID
@@ -54,10 +54,14 @@ from targets.aws_lambda.execution_environment import ExecutionEnvironment, Proce
 from targets.aws_lambda.extensions_api import ExtensionsAPI
 from targets.aws_lambda.function_url import FunctionURL
 from targets.aws_lambda.init_phase import InitPhase, failure_outcome
+from targets.aws_lambda.local_runtime import managed_launch
 from targets.aws_lambda.peers import RuntimePeer
 from targets.aws_lambda.runtime_api import Outcome, RuntimeAPI, new_trace_id
-from targets.aws_lambda.sandbox import LambdaFunction, merge_layers, unpack_task_root
+from targets.aws_lambda.sandbox import LambdaFunction, ManagedRuntime, lay_out_opt, unpack_task_root
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub, secret_arn
+
+if TYPE_CHECKING:
+    from targets.aws_lambda.node_runtime import NodeRuntime
 
 __all__ = ["INIT_LIMIT", "LambdaEmulator", "LambdaFunction", "unpack_task_root"]
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
@@ -83,15 +87,15 @@ class LambdaEmulator:
         secrets: Mapping[str, str],
         *,
         runtime_python: Path | None = None,
+        runtime_node: NodeRuntime | None = None,
         task_cache: Path,
         log: IO[bytes],
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if function.managed_python and runtime_python is None:
-            raise ValueError(f"{function.runtime} needs runtime_python")
         self.function = function
-        self._python = runtime_python
+        self._python, self._node = runtime_python, runtime_node
+        self._runtime: ManagedRuntime | None = None  # set by start() for a managed runtime
         self._task_cache = task_cache
         self._log_sink = log
         self._log_lock = threading.Lock()
@@ -145,18 +149,14 @@ class LambdaEmulator:
         return environment.members() if environment is not None else []
 
     def start(self) -> LambdaEmulator:
-        """Unpack the zip, lay out /opt and open the front door. The runtime starts on the
-        first request."""
+        """Unpack the zip, find the managed runtime (`local_runtime.managed_launch`), lay out
+        /opt and open the front door. The runtime starts on the first request."""
         self._task_root = unpack_task_root(self.function.zip_path, self._task_cache)
+        self._runtime = managed_launch(
+            self.function, self._task_root, python=self._python, node=self._node, progress=self._log
+        )
         if not self.function.single_process:
-            layers = self.function.layers
-            if len(layers) == 1:
-                self._opt = layers[0]
-            else:
-                self._task_cache.mkdir(parents=True, exist_ok=True)
-                scratch = Path(tempfile.mkdtemp(prefix=".opt-", dir=self._task_cache))
-                self._merged = scratch
-                self._opt = merge_layers(layers, scratch / "opt")
+            self._opt, self._merged = lay_out_opt(self.function.layers, self._task_cache)
         if self._secrets is not None:
             self._secrets.start()
         self._api.start()
@@ -271,7 +271,7 @@ class LambdaEmulator:
             self.function,
             self._task_root or Path(),
             self._opt,
-            python=self._python,
+            runtime_root=self._runtime.root if self._runtime is not None else None,
             log=self._log_sink,
             spawner=self._spawner,
             on_exit=self._exited,
@@ -284,7 +284,7 @@ class LambdaEmulator:
             self.function,
             environment.task_root,
             self._opt,
-            self._python,
+            self._runtime,
             self._api,
             self._extensions,
             self.environment_variables(),

@@ -2,14 +2,14 @@
 
 Two shapes (`sandbox.py` builds their command lines):
 
-- single process (a Python function without layers): the runtime alone, `unshare`d into its
-  own mount namespace, its pid the one `Popen` returned;
-- several processes (an OS-only runtime, or layers): a holder creates mount and PID namespaces
-  (`sandbox.holder_command`); extensions and the runtime enter them with `nsenter`, which
-  forks once, so each program is the child of the process `Popen` returned (`Process.pid` is
-  the program's own pid, found through /proc). Everything the programs start stays in the PID
-  namespace, so `members()` (for the peer check) and the end are complete: ending the holder
-  has the kernel kill every process of the namespace.
+- single process (a managed runtime without layers or exec wrapper): the runtime alone,
+  `unshare`d into its own mount namespace, its pid the one `Popen` returned;
+- several processes (an OS-only runtime, layers, an exec wrapper): a holder creates mount
+  and PID namespaces (`sandbox.holder_command`); extensions and the runtime enter them with
+  `nsenter`, which forks once, so each program is the child of the process `Popen` returned
+  (`Process.pid` is the program's own pid, found through /proc). Everything the programs
+  start stays in the PID namespace, so `members()` (for the peer check) and the end are
+  complete: ending the holder has the kernel kill every process of the namespace.
 
 `end()` follows Lambda's shutdown (as its runtime interface emulator does it): with no
 extension registered the runtime is killed at once; otherwise the runtime gets SIGTERM and
@@ -86,7 +86,7 @@ class ExecutionEnvironment:
         task_root: Path,
         opt: Path | None,
         *,
-        python: Path | None = None,
+        runtime_root: Path | None = None,
         log: IO[bytes],
         spawner: ThreadPoolExecutor,
         on_exit: Callable[[Process, int], None],
@@ -94,7 +94,7 @@ class ExecutionEnvironment:
         self.function = function
         self.task_root = task_root
         self.opt = opt
-        self.python = python  # a managed runtime's interpreter
+        self.runtime_root = runtime_root  # where a managed runtime lives on this machine
         self.single = opt is None
         self.processes: list[Process] = []
         self.ending = False
@@ -116,7 +116,7 @@ class ExecutionEnvironment:
         if self.single:
             return
         assert self.opt is not None
-        command = holder_command(self.function, self.task_root, self.opt, self.python)
+        command = holder_command(self.function, self.task_root, self.opt, self.runtime_root)
         holder = self._spawner.submit(self._popen_holder, command).result()
         self._holder = holder
         assert holder.stdout is not None

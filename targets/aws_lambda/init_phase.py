@@ -3,8 +3,9 @@
 1. INIT_START is logged; the namespaces are created (`ExecutionEnvironment.open`).
 2. Every executable of /opt/extensions is started, in name order, as an external extension
    (with the variables extensions get); init waits until each has registered.
-3. The runtime starts: AWS's runtime client for a managed Python runtime; for an OS-only one
-   the zip's `bootstrap`, else /opt/bootstrap (neither: Runtime.InvalidEntrypoint).
+3. The runtime starts: AWS's runtime client for a managed runtime (Python or Node.js; through
+   `AWS_LAMBDA_EXEC_WRAPPER` when the function sets it); for an OS-only one the zip's
+   `bootstrap`, else /opt/bootstrap (neither: Runtime.InvalidEntrypoint).
 4. Init is complete once the runtime has asked for its first invocation (registration then
    closes) and every registered extension has asked for its first event.
 
@@ -30,6 +31,8 @@ from targets.aws_lambda.extensions_api import ExtensionsAPI
 from targets.aws_lambda.runtime_api import Outcome, RuntimeAPI
 from targets.aws_lambda.sandbox import (
     LambdaFunction,
+    ManagedRuntime,
+    bootstrap_argv,
     bootstrap_of,
     extension_environment,
     extension_paths,
@@ -70,7 +73,7 @@ class InitPhase:
     function: LambdaFunction
     task_root: Path
     opt: Path | None
-    python: Path | None
+    runtime: ManagedRuntime | None  # None for an OS-only runtime
     api: RuntimeAPI
     extensions: ExtensionsAPI | None
     variables: Mapping[str, str]
@@ -79,14 +82,13 @@ class InitPhase:
 
     async def run(self, environment: ExecutionEnvironment, deadline: float) -> Outcome | None:
         """Start `environment`'s processes and wait for its init; the failure, if it failed."""
-        function = self.function
-        if function.managed_python:
-            version = f"python:{function.python} (local emulation, awslambdaric)"
+        function, runtime = self.function, self.runtime
+        if runtime is not None:
+            version = runtime.version
         else:
             version = function.runtime.replace(".", ":", 1) + " (local emulation)"
         self.log(f"INIT_START Runtime Version: {version}")
-        python = self.python if function.managed_python else None
-        env = runtime_environment(function, self.task_root, python, self.api.address)
+        env = runtime_environment(function, self.task_root, runtime, self.api.address)
         env.update(self.variables)
         try:
             await _in_thread(environment.open, max(0.1, deadline - time.perf_counter()))
@@ -96,9 +98,9 @@ class InitPhase:
         except OSError as error:
             return init_failure("Sandbox.Failure", f"the local emulation failed: {error}")
         if failure is not None and self.api.init_error is failure:
-            runtime = environment.runtime
-            if runtime is not None:  # it reported, and exits by itself (its log comes first)
-                await _in_thread(_wait_quietly, runtime.popen, REPORTED_EXIT_WAIT)
+            process = environment.runtime
+            if process is not None:  # it reported, and exits by itself (its log comes first)
+                await _in_thread(_wait_quietly, process.popen, REPORTED_EXIT_WAIT)
         return failure
 
     async def _extensions(
@@ -117,13 +119,14 @@ class InitPhase:
     async def _runtime(
         self, environment: ExecutionEnvironment, env: dict[str, str], deadline: float
     ) -> Outcome | None:
-        function = self.function
+        function, runtime = self.function, self.runtime
+        if runtime is not None:
+            env = {**runtime.defaults, **env}  # what its bootstrap sets, unless the function did
         if environment.single:
-            assert self.python is not None
-            argv = runtime_command(function, self.task_root, self.python)
-        elif function.managed_python:
-            assert self.python is not None
-            argv = [str(self.python), "-m", "awslambdaric", function.handler]
+            assert runtime is not None
+            argv = runtime_command(function, self.task_root, runtime)
+        elif runtime is not None:
+            argv = bootstrap_argv(function, runtime)
         else:
             assert self.opt is not None
             bootstrap = bootstrap_of(self.task_root, self.opt)

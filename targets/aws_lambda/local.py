@@ -5,10 +5,14 @@ A Python server runs under its managed runtime (`python3.x`). A binary server
 (`server.runtime = "binary"`) runs as in the cloud: runtime `provided.al2023`, handler
 `bootstrap` (the zip's launcher), and AWS's Lambda Web Adapter layer, here built from its
 crate (`web_adapter.py`: once per machine, before the emulator starts, so the build is not
-counted against the start timeout). The one difference from the cloud: the adapter and the
-launcher meet on a free loopback port chosen per deployment (`AWS_LWA_PORT`), not on the
-adapter's default 8080, which two local deployments would both want. A variable the user
-configures (`AWS_LWA_PORT` too) wins.
+counted against the start timeout). A Node server (`server.runtime = "node"`) runs under the
+managed `nodejs{major}.x` runtime (`node_runtime.py`, also set up before the start): handler
+`index.handler` (the zip's bundle), or, when the zip has the launcher (`bootstrap`), handler
+`bootstrap` with the Web Adapter layer and `AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap`, which
+makes the runtime start the launcher instead of its runtime client. The one difference from
+the cloud: the adapter and the launcher meet on a free loopback port chosen per deployment
+(`AWS_LWA_PORT`), not on the adapter's default 8080, which two local deployments would both
+want. A variable the user configures (`AWS_LWA_PORT` too) wins.
 
 The background supervisor is `python -m targets.aws_lambda.supervisor`. It reads its request — the
 function, the secret values, the port and the log path — as JSON on stdin (never from a file,
@@ -27,9 +31,10 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from orchestrator import processes
 from orchestrator.errors import OperationError
@@ -43,13 +48,20 @@ from targets.base import (
     host_architecture,
 )
 
+if TYPE_CHECKING:
+    from targets.aws_lambda.node_runtime import NodeRuntime
+
 START_TIMEOUT = 60.0
+DEFAULT_NODE_MAJOR = "22"
+NODE_HANDLER = "index.handler"  # the bundle of an entry server (stacks/_aws_lambda_runtime.py)
+LAUNCHER = "bootstrap"  # mcp-deploy's launcher at the zip's root
+EXEC_WRAPPER = "/opt/bootstrap"  # the Web Adapter layer's wrapper
 STOP_GRACE = 5.0
 # What the supervisor keeps of the CLI's environment (not the variables secrets come from).
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME", "MCP_DEPLOY_CACHE_DIR")
 
 
-def problem(options: TargetOptions) -> LocalProblem | None:
+def problem(options: TargetOptions, runtime: str = "python") -> LocalProblem | None:
     """The zip runs natively: its architecture must be this machine's."""
     from targets.aws_lambda import LambdaOptions
 
@@ -69,15 +81,21 @@ def problem(options: TargetOptions) -> LocalProblem | None:
 def function_of(
     launch: LocalLaunch, progress: Callable[[str], None] | None = None
 ) -> LambdaFunction:
-    """The function as the emulator runs it. For a binary server this builds the Lambda Web
-    Adapter layer first when this machine has not got it (`progress` hears about it; stderr
-    by default)."""
+    """The function as the emulator runs it. For a binary server, or a Node server whose zip
+    holds the launcher (`node_function_of`, Node major `launch.runtime_version`, else 22),
+    this builds the Lambda Web Adapter layer first when this machine has not got it
+    (`progress` hears about it; stderr by default)."""
     from targets.aws_lambda import LambdaOptions
 
     options = launch.options
     assert isinstance(options, LambdaOptions)
     name = f"{launch.server}-{launch.environment}"
     region = options.region or "us-east-1"
+    if launch.runtime == "node":
+        with zipfile.ZipFile(launch.artifact.path) as archive:
+            launcher = LAUNCHER in archive.namelist()
+        major = launch.runtime_version or DEFAULT_NODE_MAJOR
+        return node_function_of(launch, major, web_adapter=launcher, progress=progress)
     if launch.runtime == "binary":
         from targets.aws_lambda.web_adapter import web_adapter_layer
 
@@ -108,6 +126,46 @@ def function_of(
     )
 
 
+def node_function_of(
+    launch: LocalLaunch,
+    major: str,
+    *,
+    web_adapter: bool,
+    progress: Callable[[str], None] | None = None,
+) -> LambdaFunction:
+    """A Node server's function on the managed `nodejs{major}.x` runtime: handler
+    `index.handler`, or with `web_adapter` (the zip holds the launcher) handler `bootstrap`,
+    the Lambda Web Adapter layer (built first when missing) and the exec wrapper that runs
+    the launcher, with a free `AWS_LWA_PORT` (the user's variables win, but for the wrapper,
+    which mcp-deploy sets as the cloud program does)."""
+    from targets.aws_lambda import LambdaOptions
+
+    options = launch.options
+    assert isinstance(options, LambdaOptions)
+    variables, handler = dict(launch.variables), NODE_HANDLER
+    layers: tuple[Path, ...] = ()
+    if web_adapter:
+        from targets.aws_lambda.web_adapter import web_adapter_layer
+
+        layers = (web_adapter_layer(progress or _to_stderr),)
+        variables = {"AWS_LWA_PORT": str(_free_port()), **variables}
+        variables["AWS_LAMBDA_EXEC_WRAPPER"] = EXEC_WRAPPER
+        handler = LAUNCHER
+    return LambdaFunction(
+        name=f"{launch.server}-{launch.environment}",
+        zip_path=launch.artifact.path,
+        python=launch.python,
+        memory=options.memory,
+        timeout=options.timeout,
+        ephemeral_storage=options.ephemeral_storage,
+        region=options.region or "us-east-1",
+        variables=variables,
+        handler=handler,
+        runtime=f"nodejs{major}.x",
+        layers=layers,
+    )
+
+
 def _to_stderr(message: str) -> None:
     print(f"lambda: {message}", file=sys.stderr, flush=True)
 
@@ -117,20 +175,22 @@ def function_url_host(function: LambdaFunction) -> str:
     return f"{URL_ID}.lambda-url.{function.region}.on.aws"
 
 
-def _paths(function: LambdaFunction) -> tuple[Path | None, Path]:
-    """(the managed runtime's interpreter, None for an OS-only runtime; the cache of unpacked
-    task roots)."""
+def _paths(function: LambdaFunction) -> tuple[Path | None, NodeRuntime | None, Path]:
+    """(the managed Python runtime's interpreter; the managed Node runtime, set up first when
+    missing; the cache of unpacked task roots). None where the function has no such runtime."""
     from orchestrator.paths import cache_root
     from targets.aws_lambda.local_runtime import runtime_python
+    from targets.aws_lambda.node_runtime import node_runtime
 
     python = runtime_python(function.python) if function.managed_python else None
-    return python, cache_root() / "lambda-local" / "tasks"
+    node = node_runtime(function.node_major, _to_stderr) if function.managed_node else None
+    return python, node, cache_root() / "lambda-local" / "tasks"
 
 
 def start_background(launch: LocalLaunch) -> LocalHandle:
     """Start the supervisor; return once its front door is open."""
     function = function_of(launch)  # builds what it needs first: not part of the timed start
-    python, tasks = _paths(function)
+    python, _, tasks = _paths(function)  # the supervisor finds the Node runtime in the cache
     log = launch.state_dir / "lambda.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)  # one log per deployment, like a fresh log stream, owner-only
@@ -194,11 +254,12 @@ def _read_answer(stream: IO[bytes], timeout: float) -> dict[str, Any]:
 def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
     """Serve until KeyboardInterrupt; the function's log goes to stderr."""
     function = function_of(launch)
-    python, tasks = _paths(function)
+    python, node, tasks = _paths(function)
     emulator = LambdaEmulator(
         function,
         launch.secrets,
         runtime_python=python,
+        runtime_node=node,
         task_cache=tasks,
         log=sys.stderr.buffer,
         port=launch.port,

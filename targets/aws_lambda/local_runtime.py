@@ -1,28 +1,61 @@
-"""The Lambda runtime on this machine: AWS's runtime client for the spec's Python version.
+"""The Lambda runtimes on this machine: which managed runtime runs a function, and the Python
+one (AWS's runtime client for the spec's Python version).
 
 A small virtual environment per Python minor version holds what Lambda's managed Python
 runtime holds: its runtime client `awslambdaric` and the AWS SDK (`boto3`, which the shim uses
 to read secrets at cold start). The server's own dependencies come from the zip alone.
-Environments are cached under the mcp-deploy cache.
+Environments are cached under the mcp-deploy cache. The Node.js runtimes are
+`node_runtime.py`'s. The emulator imports this module: what only a build needs is imported
+when it is needed.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.build.interpreters import find_python
-from orchestrator.build.vendor import uv_binary
-from orchestrator.errors import OperationError
-from orchestrator.paths import cache_root
+from targets.aws_lambda.sandbox import LambdaFunction, ManagedRuntime, python_launch
+
+if TYPE_CHECKING:
+    from targets.aws_lambda.node_runtime import NodeRuntime
 
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 BOTO3 = "boto3==1.44.5"
 
 
+def managed_launch(
+    function: LambdaFunction,
+    task_root: Path,
+    *,
+    python: Path | None,
+    node: NodeRuntime | None,
+    progress: Callable[[str], None],
+) -> ManagedRuntime | None:
+    """How `function`'s managed runtime starts (None for an OS-only runtime): a Python one
+    under `python` (required: ValueError without it), a Node one on `node`, else on the
+    machine's cached runtime of its major (built first when missing; `progress` hears it)."""
+    if function.managed_python:
+        if python is None:
+            raise ValueError(f"{function.runtime} needs runtime_python")
+        return python_launch(function, python, task_root)
+    if not function.managed_node:
+        return None
+    from targets.aws_lambda.node_runtime import node_launch, node_runtime
+
+    runtime = node or node_runtime(function.node_major, progress)
+    return node_launch(function, runtime, task_root)
+
+
 def runtime_python(minor: str) -> Path:
     """Path of a Python `minor` interpreter that can run `python -m awslambdaric`."""
+    from orchestrator.build.interpreters import find_python
+    from orchestrator.build.vendor import uv_binary
+    from orchestrator.errors import OperationError
+    from orchestrator.paths import cache_root
+
     home = (
         cache_root()
         / "lambda-runtime"

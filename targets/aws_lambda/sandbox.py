@@ -1,22 +1,28 @@
 """How the local Lambda lays out and starts an execution environment's processes.
 
 - `LambdaFunction`: the function's configuration as the emulator needs it (no secret value):
-  its runtime (a managed `python3.x`, or the OS-only `provided.al2023`) and its layers.
+  its runtime (a managed `python3.x` or `nodejs2x.x`, or the OS-only `provided.al2023`) and
+  its layers.
+- `ManagedRuntime`: how a managed runtime installed on this machine starts (`python_launch`
+  here, `node_runtime.node_launch`): the program its /var/runtime/bootstrap execs, Lambda's
+  variables for it. `bootstrap_argv` adds what that bootstrap does with
+  `AWS_LAMBDA_EXEC_WRAPPER`: the wrapper is exec'd with the program as its arguments.
 - `unpack_task_root`: the zip unpacked once per digest into the cache (content-addressed),
   with the files' Unix modes (a `bootstrap` stays executable).
-- `runtime_command`: a Python function without layers runs as one process, as before:
+- `runtime_command`: a managed runtime without layers (nor exec wrapper) runs as one process:
   `unshare` into a private mount namespace (root, or user namespaces), the task root
   bind-mounted **read-only** onto itself, a fresh **tmpfs on /tmp** sized like the function's
   ephemeral storage (left alone when the task root or the runtime lives under /tmp), then
   `exec` AWS's runtime client, so the runtime keeps the pid `Popen` returned (the pid
   `peers.RuntimePeer` admits).
-- `holder_command` / `enter_command`: any other function (OS-only runtime, or layers) runs as
-  several processes (extensions, then the runtime) sharing one private mount namespace *and*
-  PID namespace. A holder process sets the namespaces up (the same read-only task root and
-  /tmp tmpfs, plus the merged layers mounted read-only **at /opt**, /proc of the new PID
-  namespace) and stays as its PID 1; every process of the environment enters them with
-  `nsenter`. Ending the holder ends every process of the environment (the kernel kills a PID
-  namespace with its first process), whatever they started.
+- `holder_command` / `enter_command`: any other function (OS-only runtime, layers, or an exec
+  wrapper, which may start what it likes) runs as several processes (extensions, then the
+  runtime) sharing one private mount namespace *and* PID namespace. A holder process sets
+  the namespaces up (the same read-only task root and /tmp tmpfs, plus the merged layers,
+  or nothing, mounted read-only **at /opt**, /proc of the new PID namespace) and stays as
+  its PID 1; every process of the environment enters them with `nsenter`. Ending the
+  holder ends every process of the environment (the kernel kills a PID namespace with its
+  first process), whatever they started.
 - No network namespace: the function reaches the network as in the cloud.
 - `runtime_environment` / `extension_environment`: the variables Lambda sets for the runtime
   and for extensions (which do not see `_HANDLER`, `LAMBDA_TASK_ROOT`, ...).
@@ -31,6 +37,7 @@ import shlex
 import shutil
 import signal
 import stat
+import tempfile
 import time
 import uuid
 import zipfile
@@ -55,8 +62,9 @@ class LambdaFunction:
     region: str
     variables: Mapping[str, str] = field(default_factory=dict)
     handler: str = HANDLER
-    # Lambda's runtime identifier: "python3.12"-style (the default: python{python}) or the
-    # OS-only "provided.al2023", which runs the zip's `bootstrap` (else the layers').
+    # Lambda's runtime identifier: "python3.12"-style (the default: python{python}),
+    # "nodejs22.x"-style, or the OS-only "provided.al2023", which runs the zip's `bootstrap`
+    # (else the layers').
     runtime: str = ""
     # Directories merged, in order, into what the function sees as /opt (layers unpacked).
     layers: tuple[Path, ...] = ()
@@ -72,9 +80,32 @@ class LambdaFunction:
         return self.runtime.startswith("python")
 
     @property
+    def managed_node(self) -> bool:
+        """True for a managed Node.js runtime (`nodejs22.x`: AWS's runtime client on node)."""
+        return self.runtime.startswith("nodejs")
+
+    @property
+    def managed(self) -> bool:
+        """True for a managed runtime (Python or Node.js), False for an OS-only one."""
+        return self.managed_python or self.managed_node
+
+    @property
+    def node_major(self) -> str:
+        """The Node major of a managed Node runtime ("22" of nodejs22.x); "" otherwise."""
+        if not self.managed_node:
+            return ""
+        return self.runtime.removeprefix("nodejs").removesuffix(".x")
+
+    @property
+    def exec_wrapper(self) -> str | None:
+        """`AWS_LAMBDA_EXEC_WRAPPER` of a managed runtime (an OS-only one ignores it)."""
+        return self.variables.get("AWS_LAMBDA_EXEC_WRAPPER") if self.managed else None
+
+    @property
     def single_process(self) -> bool:
-        """True when the environment is the runtime process alone (Python, no layers)."""
-        return self.managed_python and not self.layers
+        """True when the environment is the runtime process alone (a managed runtime without
+        layers or exec wrapper)."""
+        return self.managed and not self.layers and not self.exec_wrapper
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (paths as strings); `from_dict` reverses it."""
@@ -88,6 +119,57 @@ class LambdaFunction:
     def from_dict(cls, data: Mapping[str, Any]) -> LambdaFunction:
         layers = tuple(Path(layer) for layer in data.get("layers", ()))
         return cls(**{**data, "zip_path": Path(data["zip_path"]), "layers": layers})
+
+
+@dataclass(frozen=True)
+class ManagedRuntime:
+    """A managed runtime installed on this machine, as the emulator starts it: `program` is
+    what the cloud's /var/runtime/bootstrap execs (argv), `root` the host directory the
+    runtime lives in, `variables` Lambda's platform variables for it, `defaults` what its
+    bootstrap sets for the runtime process alone when the function did not, `version` the
+    INIT_START text."""
+
+    program: tuple[str, ...]
+    root: Path
+    variables: Mapping[str, str]
+    version: str
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+
+def python_launch(function: LambdaFunction, python: Path, task_root: Path) -> ManagedRuntime:
+    """How a managed Python function starts: AWS's runtime client (`python -m awslambdaric
+    <handler>`) under `python`, an interpreter that has it."""
+    return ManagedRuntime(
+        program=(str(python), "-m", "awslambdaric", function.handler),
+        root=python,
+        variables={
+            "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_RUNTIME_DIR": str(python.parent.parent),
+        },
+        version=f"python:{function.python} (local emulation, awslambdaric)",
+    )
+
+
+# The exec-wrapper part of a managed runtime's /var/runtime/bootstrap, with its messages and
+# exit statuses; the program follows as arguments ("$@").
+_EXEC_WRAPPER = (
+    'wrapper="$AWS_LAMBDA_EXEC_WRAPPER"; '
+    'if [ ! -f "$wrapper" ]; then echo "$wrapper: does not exist"; exit 127; fi; '
+    'if [ ! -x "$wrapper" ]; then echo "$wrapper: is not an executable"; exit 126; fi; '
+    'exec "$wrapper" "$@"'
+)
+
+
+def bootstrap_argv(function: LambdaFunction, runtime: ManagedRuntime) -> list[str]:
+    """argv of a managed runtime's process in a several-process environment: its program, or
+    with `AWS_LAMBDA_EXEC_WRAPPER` set, the wrapper (checked to be an executable file, in the
+    environment's namespaces) exec'd with the program as its arguments, as Lambda does."""
+    if not function.exec_wrapper:
+        return list(runtime.program)
+    return ["/bin/sh", "-c", _EXEC_WRAPPER, "bootstrap", *runtime.program]
 
 
 def unpack_task_root(zip_path: Path, cache: Path) -> Path:
@@ -120,15 +202,17 @@ def _under(path: Path, directory: str) -> bool:
     return path.resolve().is_relative_to(directory)
 
 
-def runtime_command(function: LambdaFunction, task_root: Path, python: Path) -> list[str]:
+def runtime_command(
+    function: LambdaFunction, task_root: Path, runtime: ManagedRuntime
+) -> list[str]:
     """argv of the runtime process of a single-process environment: see the module's
     docstring."""
     root = shlex.quote(str(task_root))
     steps = [f"mount --bind {root} {root}", f"mount -o remount,bind,ro {root}"]
-    if not (_under(task_root, "/tmp") or _under(python, "/tmp")):
+    if not (_under(task_root, "/tmp") or _under(runtime.root, "/tmp")):
         size = function.ephemeral_storage
         steps.append(f"mount -t tmpfs -o size={size}m,mode=1777 lambda-tmp /tmp")
-    steps.append(f"exec {shlex.quote(str(python))} -m awslambdaric {shlex.quote(function.handler)}")
+    steps.append(f"exec {shlex.join(runtime.program)}")
     return [*_isolate(), "sh", "-c", " && ".join(steps)]
 
 
@@ -140,13 +224,13 @@ def _isolate(*extra: str) -> list[str]:
 
 
 def holder_command(
-    function: LambdaFunction, task_root: Path, opt: Path, python: Path | None = None
+    function: LambdaFunction, task_root: Path, opt: Path, runtime_root: Path | None = None
 ) -> list[str]:
     """argv of the holder of a multi-process environment: new mount and PID namespaces (the
     holder's child is PID 1 of the latter, and dies with the holder), /proc of the new PID
     namespace, the task root read-only, `opt` mounted read-only at /opt, a tmpfs on /tmp (as
-    in `runtime_command`: not when the task root or `python` lives there); then it prints
-    `ready` and waits to be ended."""
+    in `runtime_command`: not when the task root or the managed runtime, `runtime_root`,
+    lives there); then it prints `ready` and waits to be ended."""
     root, layers = shlex.quote(str(task_root)), shlex.quote(str(opt))
     steps = [
         f"mount --bind {root} {root}",
@@ -154,7 +238,9 @@ def holder_command(
         f"mount --bind {layers} /opt",
         "mount -o remount,bind,ro /opt",
     ]
-    hidden = _under(task_root, "/tmp") or (python is not None and _under(python, "/tmp"))
+    hidden = _under(task_root, "/tmp") or (
+        runtime_root is not None and _under(runtime_root, "/tmp")
+    )
     if not hidden:  # /opt is mounted first: it keeps a layer that lives under /tmp
         size = function.ephemeral_storage
         steps.append(f"mount -t tmpfs -o size={size}m,mode=1777 lambda-tmp /tmp")
@@ -192,6 +278,17 @@ def merge_layers(layers: Sequence[Path], into: Path) -> Path:
             except OSError:  # another file system
                 shutil.copy2(source, target)
     return into
+
+
+def lay_out_opt(layers: Sequence[Path], cache: Path) -> tuple[Path, Path | None]:
+    """What a several-process environment sees as /opt, and the scratch directory to remove
+    once it is done (None for a layer's own directory): one layer as it is, several (or none:
+    an empty /opt) merged into a new directory under `cache`."""
+    if len(layers) == 1:
+        return layers[0], None
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".opt-", dir=cache))
+    return merge_layers(layers, scratch / "opt"), scratch
 
 
 def extension_paths(opt: Path) -> list[Path]:
@@ -232,21 +329,16 @@ _NOT_FOR_EXTENSIONS = frozenset(
 
 
 def runtime_environment(
-    function: LambdaFunction, task_root: Path, python: Path | None, runtime_api: str
+    function: LambdaFunction, task_root: Path, runtime: ManagedRuntime | None, runtime_api: str
 ) -> dict[str, str]:
     """The variables Lambda sets for the runtime (fresh log stream name each time);
-    `runtime_api` is `AWS_LAMBDA_RUNTIME_API` (host:port), `python` the managed runtime's
-    interpreter (None for an OS-only runtime, which gets no AWS_EXECUTION_ENV). The
-    function's own variables, credentials and the secret endpoint are the caller's to add."""
+    `runtime_api` is `AWS_LAMBDA_RUNTIME_API` (host:port), `runtime` the managed runtime
+    (None for an OS-only runtime, which gets no AWS_EXECUTION_ENV). The function's own
+    variables, credentials, the secret endpoint and the runtime's `defaults` are the
+    caller's to add."""
     stream = time.strftime("%Y/%m/%d") + "/[$LATEST]" + uuid.uuid4().hex
-    if python is not None:
-        platform = {
-            "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": str(task_root),
-            "LAMBDA_RUNTIME_DIR": str(python.parent.parent),
-        }
+    if runtime is not None:
+        platform = dict(runtime.variables)
     else:
         libraries = [
             "/lib64",
@@ -279,7 +371,7 @@ def runtime_environment(
         "AWS_REGION": function.region,
         "AWS_DEFAULT_REGION": function.region,
     }
-    if python is None:
+    if runtime is None:
         del environment["AWS_EXECUTION_ENV"]
     return environment
 
