@@ -27,6 +27,15 @@ type runtimeConfig struct {
 	HealthPath *string     `json:"health_path"`
 	Auth       *authConfig `json:"auth"`
 	Secrets    []string    `json:"secrets"`
+	// Transport "stdio": the launcher serves MCP itself, bridging to Command (see stdio_*.go).
+	Transport      string   `json:"transport"`
+	Command        []string `json:"command"`
+	RequestTimeout *float64 `json:"request_timeout"`
+}
+
+// stdio reports whether the config asks for the stdio bridge instead of the proxy.
+func (c *runtimeConfig) stdio() bool {
+	return c.Transport == "stdio"
 }
 
 // loadConfig reads and checks the runtime config at path. Every error names the file.
@@ -52,8 +61,17 @@ func parseConfig(data []byte) (*runtimeConfig, error) {
 	if decoder.More() {
 		return nil, errors.New("more than one JSON value")
 	}
+	switch config.Transport {
+	case "", "http": // the proxy: "command" is not read
+	case "stdio":
+		if err := checkStdioConfig(&config); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf(`"transport" must be "http" or "stdio", not %q`, config.Transport)
+	}
 	switch {
-	case config.Binary == "":
+	case config.Binary == "" && !config.stdio():
 		return nil, errors.New(`"binary" (the server executable) is missing or empty`)
 	case filepath.IsAbs(config.Binary):
 		return nil, errors.New(`"binary" must be relative to the launcher's directory`)
@@ -72,6 +90,20 @@ func parseConfig(data []byte) (*runtimeConfig, error) {
 		return nil, fmt.Errorf(`"auth.mode" must be "bearer", "iam" or "none", not %q`, config.Auth.Mode)
 	}
 	return &config, nil
+}
+
+// checkStdioConfig checks the keys of the stdio mode: a non-empty "command" whose first
+// element is not empty, and a sensible "request_timeout" when there is one.
+func checkStdioConfig(config *runtimeConfig) error {
+	switch {
+	case len(config.Command) == 0:
+		return errors.New(`"transport": "stdio" needs "command", a non-empty list of strings`)
+	case config.Command[0] == "":
+		return errors.New(`the first element of "command" (the program) is empty`)
+	case config.RequestTimeout != nil && !(*config.RequestTimeout > 0 && *config.RequestTimeout <= 86400):
+		return errors.New(`"request_timeout" must be a number of seconds, more than 0 and at most 86400`)
+	}
+	return nil
 }
 
 // environMap turns KEY=VALUE entries into a map (a later duplicate wins, as in getenv).

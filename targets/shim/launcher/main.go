@@ -1,6 +1,8 @@
 // Command mcp-deploy-launch is mcp-deploy's launcher for `server.runtime = "binary"`: it
 // stands in front of a server executable (Rust, Go, ...) that serves MCP streamable HTTP on
-// $PORT, and does mcp-deploy's runtime duties where there is no Python. It is
+// $PORT, or serves a stdio MCP server (a Node package from npm, a stdio binary) over MCP
+// streamable HTTP itself (stdio mode, point 9), and does mcp-deploy's runtime duties where
+// there is no Python. It is
 // /var/task/bootstrap in a Lambda zip (runtime provided.al2023, behind AWS's Lambda Web
 // Adapter) and /app/mcp-deploy-launch in a Cloud Run image (from scratch, uid 65532,
 // read-only root filesystem). Standard library only; built static (CGO_ENABLED=0).
@@ -11,8 +13,9 @@
 //     executable (symlinks resolved). Keys: "binary" (the server executable, relative to that
 //     directory), "path" (the MCP path, for the start-up line), "health_path" (string or
 //     null), "auth" {"mode": "bearer"|"iam"|"none", "token_env": NAME}, "secrets" (names,
-//     informational). Unknown keys are ignored. A missing or invalid file: a stderr line
-//     naming the file, exit 1.
+//     informational); for the stdio mode "transport": "stdio", "command" (argv, non-empty)
+//     and optionally "request_timeout" (seconds, default 60) instead of "binary". Unknown
+//     keys are ignored. A missing or invalid file: a stderr line naming the file, exit 1.
 //  2. Secrets, stdin form (local Cloud Run emulation): with MCP_DEPLOY_SECRETS_STDIN=1 the
 //     first line of stdin is a JSON object NAME -> value; each becomes an environment
 //     variable of the server (and is seen by the gate).
@@ -54,6 +57,48 @@
 //     server exits on its own, the launcher logs it and exits with its status (1 if 0).
 //  8. The child is reaped (as PID 1, e.g. in a container, orphans are reaped too) and dies
 //     with the launcher (parent-death signal SIGKILL).
+//  9. Stdio mode ("transport": "stdio"; stdio_*.go): points 1-4 hold; instead of 5-7 the
+//     launcher listens at once (address as in 6) and serves MCP streamable HTTP itself on
+//     "path" (default /mcp, also with a trailing slash), stateless, JSON responses
+//     (application/json), behind the same gate, bridging to ONE warm stdio child exactly as
+//     targets/shim/mcp_deploy_stdio.py's docstring says:
+//     - the child is started with the first request that needs it: argv "command", its
+//     first element looked up on PATH, or relative to the launcher's directory when it
+//     contains a slash; cwd the launcher's directory; stdin/stdout pipes (newline-delimited
+//     JSON-RPC), stderr copied to the launcher's line by line as "[mcp-server <pid>] ...";
+//     a session (process group) of its own; SIGKILL when the launcher dies. Its environment
+//     is the launcher's with the secrets, minus every MCP_DEPLOY_* variable and the gate's
+//     token_env (the gate's business); PYTHONUNBUFFERED=1 unless set; when HOME is unset or
+//     not a writable directory, a fresh directory in the temp directory (removed at exit).
+//     - the launcher initializes it once (initialize with the newest handshake version it
+//     knows, then notifications/initialized) and caches the InitializeResult; a client's
+//     initialize is answered from the cache (protocolVersion: the client's when the child
+//     speaks it, i.e. the child's own or an older known handshake version, else the
+//     child's); notifications/initialized is answered 202 and not forwarded;
+//     server/discover is answered -32601. Other requests are forwarded under integer ids
+//     unique for the life of the launcher and answered under the caller's id; one reader
+//     matches concurrent replies by id. Client notifications reach a running child (202);
+//     notifications/cancelled is mapped to the bridge id when exactly one request in flight
+//     carries that id (else dropped), and that request is answered -32800 at once. Client
+//     responses are dropped (202). A batch is handled element by element, concurrently.
+//     - server-to-client requests are answered by the launcher (ping: {}; anything else
+//     -32601); server notifications are logged to stderr.
+//     - failures are HTTP 200 with a JSON-RPC error under the caller's id: the child cannot
+//     start, or exits or closes stdout before answering: -32000 (data.exitCode), for every
+//     request in flight; the next request starts a new child; a request that could not be
+//     written to a dead child is retried once on a new one. No answer within
+//     request_timeout: -32001, and notifications/cancelled to the child, which keeps
+//     running. HTTP refusals: 400 (-32700 parse error, -32600 invalid request, -32022 an
+//     MCP-Protocol-Version it does not speak, with data.supported), 403 an Origin whose host
+//     is not the Host (or X-Forwarded-Host), 404 another path, 405 (Allow: POST) any method
+//     but POST, 406 an Accept header without application/json (or application/*, */*), 413
+//     a body over 16 MiB, 415 a Content-Type other than application/json. The health path
+//     answers 200 {"status": "ok"}.
+//     - SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 4 s), then stop
+//     the child: close its stdin, SIGTERM (its process group) after 2 s, SIGKILL after 2 s
+//     more. Exit 0 when there was no running child or it ended cleanly (as in 7), 1 when it
+//     had to be killed, else its status. The child's own death never ends the launcher.
+//     One reaper collects every child (and, as PID 1, orphans).
 package main
 
 import (
@@ -108,6 +153,9 @@ func run() int {
 		return 1
 	}
 	listenAddr := listenAddress(os.Getenv)
+	if config.stdio() {
+		return serveStdio(config, dir, env, listenAddr, gate)
+	}
 	childPort, err := freeLoopbackPort(listenAddr)
 	if err != nil {
 		logf("cannot find a free loopback port for the server: %v", err)
