@@ -122,8 +122,8 @@ def _binary(loaded: LoadedSpec) -> Iterator[Issue]:
         yield loaded.issue(
             ("server", "transport"),
             'a binary must serve MCP streamable HTTP on $PORT: transport = "stdio" is for '
-            'runtime = "python"',
-            'remove transport, or run a stdio program with runtime = "python" and command',
+            'runtime = "python" or "node" (a command)',
+            "remove transport, or serve MCP over HTTP from the binary",
         )
     yield from _targets_run(loaded, "binary", "a Linux executable cannot run in it")
 

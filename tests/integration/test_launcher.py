@@ -317,7 +317,7 @@ def test_requests_reach_the_server_as_from_loopback(served: Launched) -> None:
         "GREETING": "hello",
         "HOST": "127.0.0.1",
         "PORT": str(child_port),
-        "MCP_AUTH_TOKEN": TOKEN,
+        "MCP_AUTH_TOKEN": None,  # the gate's token: never the server's
         "API_KEY": CANARY,
         "MCP_DEPLOY_SECRET_ARNS": None,
         "MCP_DEPLOY_SECRETS_STDIN": None,
@@ -472,7 +472,8 @@ def test_secrets_come_from_secrets_manager(
     launched = start(server_dir(tmp_path, launcher), env).ready()
     try:
         echo = launched.echo()
-        assert echo["env"]["MCP_AUTH_TOKEN"] == TOKEN and echo["env"]["API_KEY"] == CANARY
+        assert echo["env"]["API_KEY"] == CANARY
+        assert echo["env"]["MCP_AUTH_TOKEN"] is None  # the gate's, never the server's
         assert echo["env"]["MCP_DEPLOY_SECRET_ARNS"] is None
         assert launched.request("/mcp")[0] == 401
     finally:

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,13 +26,13 @@ type child struct {
 	status  syscall.WaitStatus
 }
 
-// startChild starts the server: argv just its path, cwd dir, environment env, stdin
-// /dev/null, stdout/stderr the launcher's; it gets SIGKILL if the launcher dies. A reaper
-// collects it (and, when the launcher is PID 1, every orphan re-parented to it).
-func startChild(binary, dir string, env []string) (*child, error) {
+// startChild starts the server: argv (argv[0] the resolved program), cwd dir, environment
+// env, stdin /dev/null, stdout/stderr the launcher's; it gets SIGKILL if the launcher dies. A
+// reaper collects it (and, when the launcher is PID 1, every orphan re-parented to it).
+func startChild(argv []string, dir string, env []string) (*child, error) {
 	cmd := &exec.Cmd{
-		Path:        binary,
-		Args:        []string{binary},
+		Path:        argv[0],
+		Args:        argv,
 		Dir:         dir,
 		Env:         env,
 		Stdout:      os.Stdout,
@@ -164,7 +165,23 @@ var (
 	errStopped     = errors.New("stopped by a signal")
 )
 
-// serverPath is the absolute path of the server executable named by the config.
-func serverPath(dir string, config *runtimeConfig) string {
-	return filepath.Join(dir, filepath.FromSlash(config.Binary))
+// serverArgv is the server's command line: the executable "binary" names (relative to dir),
+// or "command" with its program resolved as a stdio command's is (resolveProgram).
+func serverArgv(dir string, config *runtimeConfig) ([]string, error) {
+	if len(config.Command) == 0 {
+		return []string{filepath.Join(dir, filepath.FromSlash(config.Binary))}, nil
+	}
+	program, err := resolveProgram(config.Command[0], dir)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{program}, config.Command[1:]...), nil
+}
+
+// serverName is how the log names the server: "binary", or the command line.
+func serverName(config *runtimeConfig) string {
+	if len(config.Command) == 0 {
+		return config.Binary
+	}
+	return strings.Join(config.Command, " ")
 }

@@ -71,8 +71,12 @@ func parseConfig(data []byte) (*runtimeConfig, error) {
 		return nil, fmt.Errorf(`"transport" must be "http" or "stdio", not %q`, config.Transport)
 	}
 	switch {
-	case config.Binary == "" && !config.stdio():
-		return nil, errors.New(`"binary" (the server executable) is missing or empty`)
+	case config.Binary == "" && !config.stdio() && len(config.Command) == 0:
+		return nil, errors.New(`"binary" (the server executable) or "command" is missing or empty`)
+	case config.Binary != "" && len(config.Command) > 0:
+		return nil, errors.New(`"binary" and "command" both name the server: keep one`)
+	case len(config.Command) > 0 && config.Command[0] == "":
+		return nil, errors.New(`the first element of "command" (the program) is empty`)
 	case filepath.IsAbs(config.Binary):
 		return nil, errors.New(`"binary" must be relative to the launcher's directory`)
 	case config.Auth == nil:

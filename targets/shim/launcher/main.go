@@ -37,8 +37,11 @@
 //     headers and JSON bodies as the gate's REFUSALS). The health path is always open;
 //     modes "iam" and "none" let everything through. In bearer mode an empty or missing
 //     token, or one with a comma, is a start-up error (stderr, exit 1: fail closed).
-//  5. The server is started as a child: argv just the binary's path, cwd the launcher's
-//     directory, the launcher's environment plus the secrets, PORT=<a free loopback port>
+//  5. The server is started as a child: argv just the path of "binary" (relative to the
+//     launcher's directory), or "command" (its program relative to that directory when it
+//     holds a slash, else found on PATH: e.g. ["node", "dist/index.js"]), cwd the launcher's
+//     directory, the launcher's environment plus the secrets but without the gate's token
+//     (token_env: the server never needs it), PORT=<a free loopback port>
 //     and HOST=127.0.0.1 (unless HOST is set); stdin /dev/null, stdout/stderr shared with
 //     the launcher (the platform's log). The launcher waits (polling every 5 ms, up to 60 s)
 //     until 127.0.0.1:<port> accepts TCP connections. If the child exits first, a stderr
@@ -161,6 +164,14 @@ func run() int {
 		logf("cannot find a free loopback port for the server: %v", err)
 		return 1
 	}
+	// The gate's token is the gate's business: the server never needs it (as in stdio mode).
+	serverEnv := make(map[string]string, len(env))
+	for name, value := range env {
+		if config.Auth == nil || name != config.Auth.TokenEnv {
+			serverEnv[name] = value
+		}
+	}
+	env = serverEnv
 	env["PORT"] = fmt.Sprint(childPort)
 	if _, set := env["HOST"]; !set {
 		env["HOST"] = "127.0.0.1"

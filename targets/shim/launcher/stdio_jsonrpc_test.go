@@ -263,7 +263,8 @@ func TestParseStdioConfig(t *testing.T) {
 		`{"transport": "stdio", "command": ["s"], "auth": {"mode": "none"}, "request_timeout": 0}`:   `request_timeout`,
 		`{"transport": "stdio", "command": ["s"], "auth": {"mode": "none"}, "request_timeout": 1e9}`: `request_timeout`,
 		`{"transport": "sse", "binary": "s", "auth": {"mode": "none"}}`:                              `"transport"`,
-		`{"transport": "http", "command": ["s"], "auth": {"mode": "none"}}`:                          `"binary"`,
+		`{"transport": "http", "binary": "s", "command": ["s"], "auth": {"mode": "none"}}`:           `keep one`,
+		`{"transport": "http", "command": [""], "auth": {"mode": "none"}}`:                           `program`,
 	} {
 		if _, err := parseConfig([]byte(text)); err == nil || !strings.Contains(err.Error(), complaint) {
 			t.Errorf("%s: got %v, want it to mention %s", text, err, complaint)

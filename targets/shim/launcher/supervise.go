@@ -27,15 +27,20 @@ func supervise(config *runtimeConfig, dir string, env []string, childPort int, l
 		close(stop)
 	}()
 
-	binary := serverPath(dir, config)
-	server, err := startChild(binary, dir, env)
+	name := serverName(config)
+	argv, err := serverArgv(dir, config)
 	if err != nil {
-		logf("cannot start the server %s: %v", config.Binary, err)
+		logf("cannot start the server %s: %v", name, err)
+		return 1
+	}
+	server, err := startChild(argv, dir, env)
+	if err != nil {
+		logf("cannot start the server %s: %v", name, err)
 		return 1
 	}
 	switch err := server.waitReady(childPort, stop); {
 	case errors.Is(err, errChildExited):
-		logf("the server %s exited before it listened on 127.0.0.1:%d (%s)", config.Binary, childPort, server.describe())
+		logf("the server %s exited before it listened on 127.0.0.1:%d (%s)", name, childPort, server.describe())
 		return server.failureCode()
 	case errors.Is(err, errStopped):
 		return stopServer(server, nil)
@@ -63,11 +68,11 @@ func supervise(config *runtimeConfig, dir string, env []string, childPort int, l
 		health = *config.HealthPath
 	}
 	logf("serving on %s (auth %s, MCP path %s, health path %s); the server %s listens on 127.0.0.1:%d",
-		listenAddr, config.Auth.Mode, config.Path, health, config.Binary, childPort)
+		listenAddr, config.Auth.Mode, config.Path, health, name, childPort)
 
 	select {
 	case <-server.done:
-		logf("the server %s ended on its own (%s)", config.Binary, server.describe())
+		logf("the server %s ended on its own (%s)", name, server.describe())
 		front.Close()
 		return server.failureCode()
 	case err := <-served:
