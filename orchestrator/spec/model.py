@@ -92,6 +92,7 @@ DEFAULT_EXCLUDES = (
     ".venv/",
     "__pycache__/",
     ".mcp-deploy/",
+    "node_modules",  # a Node server's dependencies come from its lock file (npm ci)
 )
 
 

@@ -118,9 +118,7 @@ def test_the_typescript_example_deploys_to_local(
     try:
         url = deployed(spec, env, target)["url"]
         greeting = tomllib.loads(spec.read_text())["config"]["GREETING"]
-        greet, fingerprint = calls(
-            url, [("greet", {"name": "node"}), ("secret_fingerprint", {})]
-        )
+        greet, fingerprint = calls(url, [("greet", {"name": "node"}), ("secret_fingerprint", {})])
         assert f"{greeting}, node!" in greet
         assert hashlib.sha256(KEY.encode()).hexdigest()[:12] in fingerprint
         assert status_of(url, None) == 401
@@ -158,7 +156,9 @@ def host_pid_of(inner: int, marker: str) -> int:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+        nspid = next(
+            (line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), []
+        )
         if marker.encode() in cmdline and nspid and nspid[-1] == str(inner):
             return int(entry.name)
     raise AssertionError(f"no process {inner} running {marker}")
@@ -177,14 +177,20 @@ def test_server_memory_unmodified_keeps_one_warm_child_and_survives_its_death(
         for _ in range(3):
             (graph,) = calls(url, [("read_graph", {})])
             assert "deploys servers" in graph
-        log = mcp_deploy(spec, env, "logs", "--target", target, "--env", "local").stdout
-        pids = re.findall(r"mcp-deploy-launch: .*?child (\d+)", log)
+        log = mcp_deploy(
+            spec, env, "logs", "--target", target, "--env", "local", "-n", "100000"
+        ).stdout
+        pids = re.findall(r"mcp-deploy-launch: stdio: started server (\d+)", log)
         assert len(set(pids)) == 1, log  # several calls, one child
         os.kill(host_pid_of(int(pids[0]), "server-memory"), signal.SIGKILL)
         time.sleep(0.5)
         (graph,) = calls(url, [("read_graph", {})])  # a new child, reading the same file
         assert "deploys servers" in graph
-        log = mcp_deploy(spec, env, "logs", "--target", target, "--env", "local").stdout
-        assert len(set(re.findall(r"mcp-deploy-launch: .*?child (\d+)", log))) == 2, log
+        log = mcp_deploy(
+            spec, env, "logs", "--target", target, "--env", "local", "-n", "100000"
+        ).stdout
+        assert len(set(re.findall(r"mcp-deploy-launch: stdio: started server (\d+)", log))) == 2, (
+            log
+        )
     finally:
         mcp_deploy(spec, env, "destroy", "--target", target, "--env", "local", "--yes")

@@ -53,6 +53,9 @@
 //     the original host in X-Forwarded-Host, the client chain in X-Forwarded-For; an inbound
 //     X-Forwarded-Proto of http/https from the platform's front door is kept, otherwise it
 //     is "http"). Bodies stream both ways; responses are flushed as they come (SSE).
+//     On Lambda (AWS_LAMBDA_RUNTIME_API set) a GET on the MCP path is answered 405 (Allow:
+//     POST, DELETE) as the Python and Node Lambda shims answer it: the Web Adapter buffers
+//     each response, so an SSE stream would hold the invocation until its timeout.
 //  7. SIGTERM/SIGINT: stop accepting, forward SIGTERM to the server, wait for in-flight
 //     requests and the server up to 8 s (Cloud Run kills 10 s after SIGTERM), then SIGKILL
 //     it. Exit 0 when the server ended cleanly (exit status 0, or ended by that SIGTERM:

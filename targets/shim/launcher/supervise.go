@@ -57,7 +57,7 @@ func supervise(config *runtimeConfig, dir string, env []string, childPort int, l
 		return 1
 	}
 	front := &http.Server{
-		Handler:           g.wrap(newProxy(childPort)),
+		Handler:           g.wrap(withoutStreams(newProxy(childPort), config.Path, os.Getenv("AWS_LAMBDA_RUNTIME_API") != "")),
 		ReadHeaderTimeout: 60 * time.Second,
 		ErrorLog:          log.New(os.Stderr, programName+": http: ", 0),
 	}
