@@ -194,3 +194,27 @@ def test_server_memory_unmodified_keeps_one_warm_child_and_survives_its_death(
         )
     finally:
         mcp_deploy(spec, env, "destroy", "--target", target, "--env", "local", "--yes")
+
+
+def test_a_worker_bundle_over_the_size_limit_fails_before_upload(tmp_path: Path) -> None:
+    """An entry that pulls in 12 MB of incompressible data: the Workers build refuses it, naming
+    Cloudflare's limit, and stores nothing (the program would refuse it again before upload)."""
+    import base64
+
+    (tmp_path / "src").mkdir()
+    blob = base64.b64encode(os.urandom(12 * 1024 * 1024)).decode()
+    (tmp_path / "src" / "big.js").write_text(f'export default "{blob}";\n')
+    (tmp_path / "src" / "server.js").write_text(
+        'import big from "./big.js";\n'
+        "export default { fetch() { return new Response(String(big.length)); } };\n"
+    )
+    spec = tmp_path / "mcp-deploy.toml"
+    spec.write_text(
+        '[server]\nname = "big"\nruntime = "node"\nentry = "src/server.js"\n'
+        "[secrets.MCP_AUTH_TOKEN]\n[targets.workers]\n"
+    )
+    done = mcp_deploy(spec, {}, "build", "--target", "workers", "--json")
+    assert done.returncode != 0, done.stdout
+    error = json.loads(done.stdout)
+    assert "Workers allow" in error["error"] and "10.0 MiB" in error["error"], error
+    assert not list((tmp_path / ".mcp-deploy" / "store").rglob("*.zip"))
