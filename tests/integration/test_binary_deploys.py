@@ -5,8 +5,9 @@ MCP, receiving config and secret, refusing a missing or wrong token.
 
 Lambda-local runs the zip on provided.al2023's contract behind AWS's Lambda Web Adapter (built
 from its crate); Cloud Run-local runs the image in Docker: the static Go server from an empty
-image, the dynamic Rust ones on the default glibc base, which the tests serve from a loopback
-mirror of gcr.io (the tests' Debian base: glibc 2.36 and libgcc_s).
+image and so does the rmcp one (static glibc), the dynamic pmcp one on the default glibc base,
+which the tests serve from a loopback mirror of gcr.io (the tests' Debian base: glibc 2.36 and
+libgcc_s).
 
 Needs `scripts/services start` (Docker engine, registry on 127.0.0.1:5000), cargo and go.
 """
@@ -117,12 +118,12 @@ def test_a_binary_example_deploys_to_local(
         mcp_deploy(spec, env, "destroy", "--target", target, "--env", "local", "--yes")
 
 
-def test_a_static_server_ships_without_a_base_and_a_dynamic_one_on_the_pinned_glibc_base(
+def test_static_servers_ship_without_a_base_and_a_dynamic_one_on_the_pinned_glibc_base(
     tmp_path: Path, glibc_mirror: str
 ) -> None:
     env = environment(glibc_mirror)
     layers = {}
-    for example in ("toolbox-go", "toolbox-rmcp"):
+    for example in ("toolbox-go", "toolbox-rmcp", "toolbox-pmcp"):
         spec = example_copy(example, tmp_path / example) / "mcp-deploy.toml"
         done = mcp_deploy(spec, env, "build", "--target", "cloudrun", "--json")
         assert done.returncode == 0, done.stdout + done.stderr
@@ -132,14 +133,15 @@ def test_a_static_server_ships_without_a_base_and_a_dynamic_one_on_the_pinned_gl
         manifest = json.loads(_blob(store, artifact["digest"]).read_bytes())
         layers[example] = len(manifest["layers"])
         lock = spec.parent / "mcp-deploy.lock"
-        if example == "toolbox-rmcp":
+        if example == "toolbox-pmcp":
             pinned = tomllib.loads(lock.read_text())["targets"]["cloudrun"]["base"]
             assert pinned["reference"] == "gcr.io/distroless/cc-debian12:nonroot"
             assert pinned["runtime"] == "binary"
         else:
             assert not lock.exists()  # a static server needs no base to pin
     assert layers["toolbox-go"] == 1  # scratch + the launcher's and server's layer
-    assert layers["toolbox-rmcp"] >= 2
+    assert layers["toolbox-rmcp"] == 1  # static (crt-static) too
+    assert layers["toolbox-pmcp"] >= 2  # dynamic: on the glibc base
 
 
 def _blob(store: Path, digest: str) -> Path:

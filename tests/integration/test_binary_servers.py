@@ -152,7 +152,7 @@ def test_binary_server_speaks_mcp_statelessly(
 
     executable = inspect_executable(binary, "server.binary")
     assert executable.arch == "x86_64"
-    if name == "toolbox-go":
+    if name in ("toolbox-go", "toolbox-rmcp"):  # CGO_ENABLED=0; crt-static
         assert executable.static and executable.interpreter is None and not executable.needed
     else:
         assert not executable.static
