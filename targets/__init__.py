@@ -7,8 +7,6 @@ cloud SDK, no Docker SDK at module level.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -21,6 +19,9 @@ _NOT_TARGETS = frozenset({"base"})
 @cache
 def registry() -> dict[str, Target]:
     """All targets by name, in name order."""
+    import importlib
+    import pkgutil  # here, not at the top: the local Lambda's supervisor imports this package
+
     found: dict[str, Target] = {}
     for module_info in pkgutil.iter_modules(__path__):
         if module_info.name.startswith("_") or module_info.name in _NOT_TARGETS:
