@@ -14,7 +14,7 @@ import re
 import signal
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -135,6 +135,21 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 _ERROR_LINE = re.compile(r"^(\[ERROR\] .+|[A-Za-z_.]*(Error|Exception): .+)$")
+
+
+def follow(path: Path, running: Callable[[], bool], interval: float = 0.2) -> Iterator[str]:
+    """The text appended to the log at `path` from now on, as it is written; ends once nothing
+    new is there and `running()` says the writer is gone."""
+    with path.open("r", encoding="utf-8", errors="replace") as log:
+        log.seek(0, os.SEEK_END)
+        while True:
+            text = log.read()
+            if text:
+                yield text
+            elif not running():
+                return
+            else:
+                time.sleep(interval)
 
 
 def last_error(log: str) -> str | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,21 +54,40 @@ class BinaryPart:
 
     def entries(self, launcher_name: str, prefix: str = "") -> list[Entry]:
         """Archive entries, each path under `prefix` (e.g. 'app/' for an image)."""
-        found = [
-            Entry(prefix + launcher_name, source=self.launcher, executable=True),
-            Entry(prefix + self.server_path, source=self.executable.path, executable=True),
-            Entry(prefix + RUNTIME_CONFIG_NAME, data=self.config),
-        ]
-        taken = {entry.path for entry in found}
-        for relative, path in self.sources.items():
-            if prefix + relative in taken:
-                raise input_error(
-                    "server.include",
-                    f"'{relative}' would replace a file mcp-deploy puts in the artifact",
-                    "leave it out with server.exclude",
-                )
-            found.append(Entry(prefix + relative, source=path))
-        return found
+        server = Entry(prefix + self.server_path, source=self.executable.path, executable=True)
+        return launcher_entries(
+            self.launcher, launcher_name, self.config, self.sources, prefix, [server]
+        )
+
+
+def launcher_entries(
+    launcher: Path,
+    launcher_name: str,
+    config: bytes,
+    sources: Mapping[str, Path],
+    prefix: str = "",
+    extra: Sequence[Entry] = (),
+) -> list[Entry]:
+    """The entries of a server behind the launcher: the launcher (executable) as
+    `launcher_name`, the runtime config, `extra`, then the selected `sources` (executable
+    when they are on disk), every path under `prefix`. `InputError` when a source would
+    replace one of mcp-deploy's files."""
+    found = [
+        Entry(prefix + launcher_name, source=launcher, executable=True),
+        Entry(prefix + RUNTIME_CONFIG_NAME, data=config),
+        *extra,
+    ]
+    taken = {entry.path for entry in found}
+    for relative, path in sources.items():
+        if prefix + relative in taken:
+            raise input_error(
+                "server.include",
+                f"'{relative}' would replace a file mcp-deploy puts in the artifact",
+                "leave it out with server.exclude",
+            )
+        executable = path.stat().st_mode & 0o111 != 0
+        found.append(Entry(prefix + relative, source=path, executable=executable))
+    return found
 
 
 def binary_part(

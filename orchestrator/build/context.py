@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from orchestrator.build.store import ArtifactStore
 
 if TYPE_CHECKING:
+    from orchestrator.artifacts import Artifact
     from orchestrator.spec.loader import LoadedSpec
 
 
@@ -31,6 +32,15 @@ class BuildContext:
     store: ArtifactStore
     progress: Callable[[str], None] = field(default=_silent)
     update_base: bool = False
+
+    def stored(self, kind: str, inputs: InputsHash, what: str) -> tuple[str, Artifact | None]:
+        """(the inputs' hash, the stored artifact of `kind` built from exactly them, if the
+        store has it intact; `progress` then says the `what` is reused)."""
+        inputs_hash = inputs.hexdigest()
+        cached = self.store.find(kind, inputs_hash, self.progress)
+        if cached is not None:
+            self.progress(f"unchanged inputs: reusing the stored {what}")
+        return inputs_hash, cached
 
     @property
     def project_dir(self) -> Path:

@@ -24,8 +24,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from orchestrator.build.app import RUNTIME_CONFIG_NAME
 from orchestrator.build.archive import Entry
+from orchestrator.build.binary import launcher_entries
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.esbuild import ESBUILD_VERSION, bundle
 from orchestrator.build.launcher import launcher_binary
@@ -138,19 +138,7 @@ class NodeCommand:
         """Archive entries (paths under `prefix`): the launcher, the runtime config, the
         sources and `node_modules/` (installed now, from the cache when it has them; links
         such as `node_modules/.bin/*` are left out: commands name their script)."""
-        found = [
-            Entry(prefix + launcher_name, source=self.launcher, executable=True),
-            Entry(prefix + RUNTIME_CONFIG_NAME, data=self.config),
-        ]
-        taken = {entry.path for entry in found}
-        for relative, path in self.sources.items():
-            if prefix + relative in taken:
-                raise input_error(
-                    "server.include",
-                    f"'{relative}' would replace a file mcp-deploy puts in the artifact",
-                    "leave it out with server.exclude",
-                )
-            found.append(Entry(prefix + relative, source=path, executable=_executable(path)))
+        found = launcher_entries(self.launcher, launcher_name, self.config, self.sources, prefix)
         installed = _dependencies(self.context, production=True)
         if installed is not None:
             modules = installed / "node_modules"

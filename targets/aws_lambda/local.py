@@ -30,7 +30,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -286,16 +285,7 @@ def log_tail(handle: LocalHandle, lines: int = 40) -> str:
 
 
 def follow_log(handle: LocalHandle) -> Iterator[str]:
-    with Path(str(handle.data["log"])).open("r", encoding="utf-8", errors="replace") as log:
-        log.seek(0, os.SEEK_END)
-        while True:
-            text = log.read()
-            if text:
-                yield text
-            elif not alive(handle):
-                return
-            else:
-                time.sleep(0.2)
+    return processes.follow(Path(str(handle.data["log"])), lambda: alive(handle))
 
 
 def _free_port() -> int:

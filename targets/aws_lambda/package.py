@@ -47,10 +47,8 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
     inputs.add("vendor", vendor_key)
     inputs.add("epoch", str(build_epoch()))
     app = AppPart(context, [SHIM], inputs)
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("lambda-zip", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("lambda-zip", inputs, "zip")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored zip")
         return cached
 
     context.progress("compiling the app")

@@ -52,10 +52,8 @@ def package_binary_lambda(context: BuildContext, options: LambdaOptions) -> Arti
             "rustls instead of OpenSSL; Go: CGO_ENABLED=0), or deploy it to Cloud Run with a "
             "base that has the libraries (targets.cloudrun.base)",
         )
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("lambda-zip", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("lambda-zip", inputs, "zip")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored zip")
         return cached
     with context.store.scratch("lambda") as scratch:
         context.progress("writing the zip")

@@ -38,10 +38,8 @@ def package_node_lambda(context: BuildContext, options: LambdaOptions) -> Artifa
         if command
         else NodeEntry(context, "lambda", inputs)
     )
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("lambda-zip", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("lambda-zip", inputs, "zip")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored zip")
         return cached
     with context.store.scratch("lambda") as scratch:
         if isinstance(part, NodeEntry):

@@ -68,10 +68,8 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
         inputs.add(f"vendor:{platform}", vendored[platform][1])
     app = AppPart(context, [SHIM], inputs)
     labels = image_labels(context, app.config, inputs)
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("oci-image", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("oci-image", inputs, "image")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored image")
         return cached
 
     changes = ImageChanges(

@@ -56,10 +56,8 @@ def package_binary_image(context: BuildContext, options: CloudRunOptions) -> Art
     base = _base_for(context, options, part.executable, platform)
     inputs.add("base", base.identity if base is not None else "scratch")
     labels = image_labels(context, part.config, inputs)
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("oci-image", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("oci-image", inputs, "image")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored image")
         return cached
     changes = ImageChanges(
         env={"PORT": str(PORT)},

@@ -67,10 +67,8 @@ def package_node_image(context: BuildContext, options: CloudRunOptions) -> Artif
         else json.dumps(part.config, sort_keys=True).encode()
     )
     labels = image_labels(context, config, inputs)
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("oci-image", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("oci-image", inputs, "image")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored image")
         return cached
     prefix = APP_ROOT.strip("/") + "/"
     if isinstance(part, NodeCommand):

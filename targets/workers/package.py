@@ -126,10 +126,8 @@ def package_workers(context: BuildContext, options: WorkersOptions) -> Artifact:
     inputs.add("wrangler", wrangler)
     for relative, path in sources.items():
         inputs.add_file(f"source:{relative}", path)
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("workers-bundle", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("workers-bundle", inputs, "bundle")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored bundle")
         return cached
 
     with context.store.scratch("workers") as scratch:

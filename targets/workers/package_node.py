@@ -52,10 +52,8 @@ def package_node_workers(context: BuildContext, options: WorkersOptions) -> Arti
     inputs.add("epoch", str(build_epoch()))
     inputs.add("metadata", metadata)
     part = NodeEntry(context, "worker", inputs)
-    inputs_hash = inputs.hexdigest()
-    cached = context.store.find("workers-bundle", inputs_hash, context.progress)
+    inputs_hash, cached = context.stored("workers-bundle", inputs, "bundle")
     if cached is not None:
-        context.progress("unchanged inputs: reusing the stored bundle")
         return cached
     with context.store.scratch("workers") as scratch:
         bundled = part.bundle_to(Path(scratch) / MAIN_MODULE)
