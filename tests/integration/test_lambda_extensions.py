@@ -52,6 +52,11 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 EXTENSIONS = "/2020-01-01/extension"
 
 # The web app: the function's bootstrap (Lambda runs it as the runtime of provided.al2023).
+# The interpreter of the test's scripts, by its real path: the venv's `python` is a link, and
+# when the venv lives under /tmp (a clone there) the environment's fresh /tmp would hide it.
+# The scripts need the standard library only.
+SCRIPT_PYTHON = os.path.realpath(sys.executable)
+
 APP = r"""#!{python}
 import http.server, json, os, sys, time, urllib.request, uuid
 
@@ -197,7 +202,7 @@ while True:
 
 def executable(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.format(python=sys.executable))
+    path.write_text(text.format(python=SCRIPT_PYTHON))
     path.chmod(0o755)
     return path
 
@@ -209,7 +214,7 @@ def bootstrap_zip(directory: Path, name: str = "bootstrap") -> Path:
         info = zipfile.ZipInfo(name)
         info.create_system = 3
         info.external_attr = (stat.S_IFREG | 0o755) << 16
-        archive.writestr(info, APP.format(python=sys.executable))
+        archive.writestr(info, APP.format(python=SCRIPT_PYTHON))
     data = buffer.getvalue()
     path = directory / f"{hashlib.sha256(data).hexdigest()}.zip"
     path.write_bytes(data)

@@ -471,7 +471,7 @@ def test_secrets_come_from_secrets_manager(
     env = lambda_environment(running.endpoint, credentials, arns)
     launched = start(server_dir(tmp_path, launcher), env).ready()
     try:
-        echo = launched.echo()
+        echo = launched.echo("/echo")  # not the MCP path: on Lambda a GET there is 405
         assert echo["env"]["API_KEY"] == CANARY
         assert echo["env"]["MCP_AUTH_TOKEN"] is None  # the gate's, never the server's
         assert echo["env"]["MCP_DEPLOY_SECRET_ARNS"] is None
@@ -575,7 +575,7 @@ def test_secrets_manager_requests_are_signed_as_botocore_signs(
     try:
         launched = start(server_dir(tmp_path, launcher), env)
         if key_is_right:
-            assert launched.ready().echo()["env"]["API_KEY"] == CANARY
+            assert launched.ready().echo("/echo")["env"]["API_KEY"] == CANARY
             launched.stop()
         assert launched.wait() == (0 if key_is_right else 1)
     finally:
