@@ -27,9 +27,10 @@ from typing import Any, Literal
 from orchestrator.build.archive import Entry
 from orchestrator.build.binary import launcher_entries
 from orchestrator.build.context import BuildContext, InputsHash
+from orchestrator.build.elf import inspect_executable
 from orchestrator.build.esbuild import ESBUILD_VERSION, bundle
 from orchestrator.build.launcher import launcher_binary
-from orchestrator.build.npm import npm_dependencies
+from orchestrator.build.npm import node_toolchain, npm_dependencies
 from orchestrator.build.sources import select_sources
 from orchestrator.errors import input_error
 from orchestrator.secret_values import secret_files
@@ -122,6 +123,7 @@ class NodeCommand:
         spec = context.loaded.spec
         assert spec.server.command is not None, "checked with the spec: a node entry or command"
         self.context = context
+        self.arch = arch
         self.sources = _hash_project(context, inputs)
         self.launcher = launcher_binary(arch, context.progress)
         config: dict[str, Any] = {
@@ -142,13 +144,38 @@ class NodeCommand:
         installed = _dependencies(self.context, production=True)
         if installed is not None:
             modules = installed / "node_modules"
-            for path in sorted(modules.rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    relative = "node_modules/" + path.relative_to(modules).as_posix()
-                    found.append(
-                        Entry(prefix + relative, source=path, executable=_executable(path))
-                    )
+            files = [p for p in sorted(modules.rglob("*")) if p.is_file() and not p.is_symlink()]
+            check_native_addons(modules, files, self.arch, self.context.loaded.spec.server.node)
+            for path in files:
+                relative = "node_modules/" + path.relative_to(modules).as_posix()
+                found.append(Entry(prefix + relative, source=path, executable=_executable(path)))
         return found
+
+
+def check_native_addons(modules: Path, files: list[Path], arch: str, node_major: str) -> None:
+    """Refuse a native addon (`*.node`) that cannot load where the artifact runs: built for
+    another CPU than `arch`, or (npm built it with this machine's node) for another Node.js
+    major than `server.node`. `InputError` at `server.command` naming the file."""
+    addons = [path for path in files if path.suffix == ".node"]
+    if not addons:
+        return
+    for path in addons:
+        relative = f"node_modules/{path.relative_to(modules).as_posix()}"
+        found = inspect_executable(path, "server.command").arch
+        if found != arch:
+            raise input_error(
+                "server.command",
+                f"{relative} is a native addon built for {found}, and the artifact is for {arch}",
+                f"build on an {arch} machine, or use a pure-JavaScript package instead",
+            )
+    machine = node_toolchain().major
+    if machine != node_major:
+        raise input_error(
+            "server.command",
+            f"{relative} is a native addon, built by npm with this machine's Node.js {machine}; "
+            f"server.node is {node_major}, whose ABI differs",
+            f'build with Node.js {node_major} on PATH, or set server.node = "{machine}"',
+        )
 
 
 def _executable(path: Path) -> bool:

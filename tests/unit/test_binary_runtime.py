@@ -227,3 +227,31 @@ def test_init_runtime_binary_on_the_command_line(
     assert 'binary = "out/srv"' in text and 'build = ["make", "srv"]' in text
     misplaced = run_cli("init", str(tmp_path / "c"), "--binary", "x")
     assert misplaced.code == 2 and "--binary goes with --runtime binary" in misplaced.err
+
+
+def test_a_native_addon_for_another_cpu_or_node_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.build import node_app
+    from orchestrator.build.npm import NodeToolchain
+
+    modules = tmp_path / "node_modules"
+    addon = modules / "fast" / "build" / "Release" / "fast.node"
+    addon.parent.mkdir(parents=True)
+    shutil.copyfile(LIBC, addon)  # a real x86_64 shared object stands in for an addon
+    plain = modules / "fast" / "index.js"
+    plain.write_text("module.exports = require('./build/Release/fast.node')\n")
+    files = [addon, plain]
+    monkeypatch.setattr(
+        node_app, "node_toolchain", lambda: NodeToolchain("node", "npm", "v22.23.5")
+    )
+    node_app.check_native_addons(modules, files, "x86_64", "22")  # loads where it runs
+    node_app.check_native_addons(modules, [plain], "arm64", "20")  # no addon, no question
+    with pytest.raises(InputError) as cpu:
+        node_app.check_native_addons(modules, files, "arm64", "22")
+    assert "node_modules/fast/build/Release/fast.node is a native addon built for x86_64" in (
+        cpu.value.issues[0].message
+    )
+    with pytest.raises(InputError) as abi:
+        node_app.check_native_addons(modules, files, "x86_64", "20")
+    assert "Node.js 22; server.node is 20" in abi.value.issues[0].message
