@@ -49,16 +49,14 @@ import os
 import random
 import re
 import secrets
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -870,45 +868,8 @@ def interpreter(prefix: list[str]) -> str:
     return done.stdout.strip() or "?"
 
 
-def exclusive() -> AbstractContextManager[None]:
-    """One bench at a time: this bench's lock and bench/build.py's, so the two never
-    overlap either."""
-    return _common.exclusive(("bench-local.lock", "bench-build.lock"), progress)
-
-
-@contextmanager
-def workspace() -> Iterator[tuple[Path, ExitStack]]:
-    work = Path(tempfile.mkdtemp(prefix="mcp-deploy-bench-local-"))
-    try:
-        with ExitStack() as cleanup:
-            yield work, cleanup
-            progress("cleaning up: servers, loaded images, temp dirs")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
-    parser.add_argument(
-        "--calls", type=int, default=200, help="timed warm calls per start (default 200)"
-    )
-    args = parser.parse_args()
-    if args.rounds < 1 or args.calls < 10:
-        parser.error("--rounds must be at least 1 and --calls at least 10")
-    with exclusive():
-        with workspace() as (work, cleanup):
-            data = measure(args, work, cleanup)
-        result = results(args, data)
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "local.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    text = markdown(result)
-    (out / "local.md").write_text(text)
-    print(text)
-    return 0
+    return _common.run_start_bench("local", __doc__, measure, results, markdown, progress)
 
 
 if __name__ == "__main__":

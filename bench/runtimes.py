@@ -77,7 +77,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -1605,44 +1605,8 @@ def conditions(meta: dict[str, Any]) -> list[str]:
     ]
 
 
-def exclusive() -> AbstractContextManager[None]:
-    """One bench at a time (bench/local.py's and bench/build.py's locks too)."""
-    return _common.exclusive(("bench-local.lock", "bench-build.lock"), progress)
-
-
-@contextmanager
-def workspace() -> Iterator[tuple[Path, ExitStack]]:
-    work = Path(tempfile.mkdtemp(prefix="mcp-deploy-bench-runtimes-"))
-    try:
-        with ExitStack() as cleanup:
-            yield work, cleanup
-            progress("cleaning up: servers, loaded images, temp dirs")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
-    parser.add_argument(
-        "--calls", type=int, default=200, help="timed warm calls per start (default 200)"
-    )
-    args = parser.parse_args()
-    if args.rounds < 1 or args.calls < 10:
-        parser.error("--rounds must be at least 1 and --calls at least 10")
-    with exclusive():
-        with workspace() as (work, cleanup):
-            data = measure(args, work, cleanup)
-        result = results(args, data)
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "runtimes.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    text = markdown(result)
-    (out / "runtimes.md").write_text(text)
-    print(text)
-    return 0
+    return _common.run_start_bench("runtimes", __doc__, measure, results, markdown, progress)
 
 
 if __name__ == "__main__":
