@@ -31,17 +31,15 @@ Builds after that, nothing changed: 0.1-0.3 s (cargo, go).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator.paths import cache_root
+from tests.support.work_copies import locked, mirror, sources
 
 __all__ = [
     "EXAMPLES",
@@ -79,47 +77,6 @@ def _server_section(name: str) -> tuple[list[str], str]:
 
 def _work_root() -> Path:
     return cache_root() / "test-binaries"
-
-
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """Hold the example's inter-process lock (an exclusive flock) for the block."""
-    root = _work_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / f"{name}.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _sources(root: Path) -> set[Path]:
-    """Relative paths of the example's source files (build outputs left out)."""
-    found: set[Path] = set()
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if relative.parts[0] in _NOT_SOURCES or not path.is_file():
-            continue
-        found.add(relative)
-    return found
-
-
-def _mirror(source: Path, work: Path) -> None:
-    """Make `work`'s sources equal `source`'s: copy new or changed files (their mtime becomes
-    now, so cargo sees them as edited), delete files that went away; leave build outputs."""
-    wanted = _sources(source)
-    for relative in sorted(wanted):
-        target = work / relative
-        data = (source / relative).read_bytes()
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        shutil.copymode(source / relative, target)
-    if work.is_dir():
-        for stale in _sources(work) - wanted:
-            (work / stale).unlink()
 
 
 def build_env() -> dict[str, str]:
@@ -170,9 +127,9 @@ def build_example(name: str) -> Path:
     source = example_dir(name)
     command, binary = _server_section(name)
     work = _work_root() / name
-    with _locked(name):
+    with locked(_work_root(), name):
         work.mkdir(parents=True, exist_ok=True)
-        _mirror(source, work)
+        mirror(source, work, _NOT_SOURCES)
         _run_build(name, work, command)
         executable = work / binary
         if not executable.is_file() or not os.access(executable, os.X_OK):
@@ -192,7 +149,7 @@ def example_copy(name: str, destination: Path) -> Path:
     outputs = Path(binary).parts[0]
     source = example_dir(name)
     destination.mkdir(parents=True, exist_ok=True)
-    for relative in sorted(_sources(source)):
+    for relative in sorted(sources(source, _NOT_SOURCES)):
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / relative, target)

@@ -27,18 +27,16 @@ compares files and a hash (milliseconds).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator.paths import cache_root
+from tests.support.work_copies import locked, mirror, sources
 
 __all__ = [
     "ESBUILD_VERSION",
@@ -77,47 +75,6 @@ def project_dir(name: str) -> Path:
 
 def _work_root() -> Path:
     return cache_root() / "test-node"
-
-
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """Hold `name`'s inter-process lock (an exclusive flock) for the block."""
-    root = _work_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / f"{name}.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _sources(root: Path) -> set[Path]:
-    """Relative paths of the project's source files (installed dependencies left out)."""
-    found: set[Path] = set()
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if relative.parts[0] in _NOT_SOURCES or not path.is_file():
-            continue
-        found.add(relative)
-    return found
-
-
-def _mirror(source: Path, work: Path) -> None:
-    """Make `work`'s sources equal `source`'s (copy new or changed files, delete files that
-    went away); leave `node_modules/` and the install stamp alone."""
-    wanted = _sources(source)
-    for relative in sorted(wanted):
-        target = work / relative
-        data = (source / relative).read_bytes()
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        shutil.copymode(source / relative, target)
-    if work.is_dir():
-        for stale in _sources(work) - wanted - {Path(_STAMP)}:
-            (work / stale).unlink()
 
 
 def npm_env() -> dict[str, str]:
@@ -177,9 +134,9 @@ def npm_project(name: str) -> Path:
     several processes at once."""
     source = project_dir(name)
     work = _work_root() / name
-    with _locked(name):
+    with locked(_work_root(), name):
         work.mkdir(parents=True, exist_ok=True)
-        _mirror(source, work)
+        mirror(source, work, _NOT_SOURCES, keep={Path(_STAMP)})
         _install(name, work)
         return work
 
@@ -191,7 +148,7 @@ def node_copy(name: str, destination: Path) -> Path:
     work = npm_project(name)
     source = project_dir(name)
     destination.mkdir(parents=True, exist_ok=True)
-    for relative in sorted(_sources(source)):
+    for relative in sorted(sources(source, _NOT_SOURCES)):
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / relative, target)
@@ -209,7 +166,7 @@ def esbuild() -> Path:
         "private": True,
         "dependencies": {"esbuild": ESBUILD_VERSION},
     }
-    with _locked(label):
+    with locked(_work_root(), label):
         work.mkdir(parents=True, exist_ok=True)
         executable = work / "node_modules" / ".bin" / "esbuild"
         stamp = work / _STAMP
