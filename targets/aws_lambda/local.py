@@ -23,6 +23,7 @@ its process group ends the runtime too (which also dies with it, through PR_SET_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import selectors
@@ -95,24 +96,7 @@ def function_of(
             launcher = LAUNCHER in archive.namelist()
         major = launch.runtime_version or DEFAULT_NODE_MAJOR
         return node_function_of(launch, major, web_adapter=launcher, progress=progress)
-    if launch.runtime == "binary":
-        from targets.aws_lambda.web_adapter import web_adapter_layer
-
-        layer = web_adapter_layer(progress or _to_stderr)
-        return LambdaFunction(
-            name=name,
-            zip_path=launch.artifact.path,
-            python=launch.python,
-            memory=options.memory,
-            timeout=options.timeout,
-            ephemeral_storage=options.ephemeral_storage,
-            region=region,
-            variables={"AWS_LWA_PORT": str(_free_port()), **launch.variables},
-            handler="bootstrap",
-            runtime="provided.al2023",
-            layers=(layer,),
-        )
-    return LambdaFunction(
+    python = LambdaFunction(
         name=name,
         zip_path=launch.artifact.path,
         python=launch.python,
@@ -122,6 +106,17 @@ def function_of(
         region=region,
         variables=dict(launch.variables),
         runtime=f"python{launch.python}",
+    )
+    if launch.runtime != "binary":
+        return python
+    from targets.aws_lambda.web_adapter import web_adapter_layer
+
+    return dataclasses.replace(
+        python,
+        variables={"AWS_LWA_PORT": str(_free_port()), **launch.variables},
+        handler="bootstrap",
+        runtime="provided.al2023",
+        layers=(web_adapter_layer(progress or _to_stderr),),
     )
 
 
