@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from targets.aws_lambda.node_runtime import NodeRuntime
 
 START_TIMEOUT = 60.0
+PORT_ATTEMPTS = 3
 DEFAULT_NODE_MAJOR = "22"
 NODE_HANDLER = "index.handler"  # the bundle of an entry server (stacks/_aws_lambda_runtime.py)
 LAUNCHER = "bootstrap"  # mcp-deploy's launcher at the zip's root
@@ -182,14 +183,26 @@ def _paths(function: LambdaFunction) -> tuple[Path | None, NodeRuntime | None, P
 
 
 def start_background(launch: LocalLaunch) -> LocalHandle:
-    """Start the supervisor; return once its front door is open."""
+    """Start the supervisor; return once its front door is open. A port this function chose
+    (`launch.port` 0) that another process takes before the supervisor binds it is given up
+    for another free one (at most `PORT_ATTEMPTS` times): the machine may be busy."""
     function = function_of(launch)  # builds what it needs first: not part of the timed start
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_supervisor(launch, function, launch.port or _free_port())
+        except OperationError as error:
+            taken = "address already in use" in error.message
+            if launch.port or not taken or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable: the last attempt raises")
+
+
+def _start_supervisor(launch: LocalLaunch, function: LambdaFunction, port: int) -> LocalHandle:
     python, _, tasks = _paths(function)  # the supervisor finds the Node runtime in the cache
     log = launch.state_dir / "lambda.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)  # one log per deployment, like a fresh log stream, owner-only
     os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    port = launch.port or _free_port()
     request = {
         "function": function.to_dict(),
         "secrets": dict(launch.secrets),

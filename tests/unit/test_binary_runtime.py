@@ -10,6 +10,8 @@ import stat
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -255,3 +257,31 @@ def test_a_native_addon_for_another_cpu_or_node_is_refused(
     with pytest.raises(InputError) as abi:
         node_app.check_native_addons(modules, files, "x86_64", "20")
     assert "Node.js 22; server.node is 20" in abi.value.issues[0].message
+
+
+def test_lambda_local_gives_up_a_chosen_port_another_process_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.errors import OperationError
+    from targets.aws_lambda import local
+    from targets.base import LocalHandle
+
+    ports: list[int] = []
+
+    def start(launch: Any, function: Any, port: int) -> LocalHandle:
+        ports.append(port)
+        if len(ports) == 1:
+            raise OperationError("... [Errno 98] error while ...: address already in use")
+        return LocalHandle(url=f"http://127.0.0.1:{port}/mcp", data={})
+
+    monkeypatch.setattr(local, "function_of", lambda launch: None)
+    monkeypatch.setattr(local, "_start_supervisor", start)
+    free = iter([40001, 40002])
+    monkeypatch.setattr(local, "_free_port", lambda: next(free))
+    launch = SimpleNamespace(port=0)
+    assert local.start_background(launch).url == "http://127.0.0.1:40002/mcp"  # type: ignore[arg-type]
+    assert ports == [40001, 40002]
+    ports.clear()
+    with pytest.raises(OperationError):  # a port the caller asked for is never swapped
+        local.start_background(SimpleNamespace(port=40003))  # type: ignore[arg-type]
+    assert ports == [40003]
