@@ -76,6 +76,12 @@ class Target(Protocol):
         ...
 
     @property
+    def oauth_runtimes(self) -> tuple[str, ...]:
+        """The runtimes whose shim on this target can be an OAuth resource server
+        (`auth.mode = "oauth"`)."""
+        ...
+
+    @property
     def artifact_type(self) -> ArtifactType:
         """The kind of artifact this target deploys."""
         ...

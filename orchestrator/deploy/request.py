@@ -41,7 +41,7 @@ class DeploymentRequest:
     config: Mapping[str, str]
     secrets: Mapping[str, str]
     options: Mapping[str, Any]
-    auth: Mapping[str, str]
+    auth: Mapping[str, Any]
     smoke: Mapping[str, Any] = field(default_factory=dict)
     promoted_from: str | None = None
     # `server.runtime`: "python" (`python` is its minor), "binary" (a Linux executable) or

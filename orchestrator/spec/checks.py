@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import naming
 from orchestrator.errors import InputError, Issue
+from orchestrator.spec.auth_checks import oauth_problems, oauth_warnings
 from orchestrator.spec.exposure import (
     PUBLIC_CONSEQUENCE,
     exposure,
@@ -34,15 +35,17 @@ if TYPE_CHECKING:
 def spec_warnings(loaded: LoadedSpec) -> list[Issue]:
     """What is valid but worth a word (`validate` prints them; exit code 0): each target that
     a cloud environment serves without authentication on a public URL, and each cloud
-    environment whose bearer token is read on the deploying machine (`env:`/`file:`).
+    environment whose bearer token is read on the deploying machine (`env:`/`file:`), and
+    what an OAuth preset's identity provider lacks for MCP clients.
     Call it on a spec that loaded; never raises."""
-    return list(_public_warnings(loaded))
+    return [*_public_warnings(loaded), *oauth_warnings(loaded)]
 
 
 def check_spec(loaded: LoadedSpec) -> list[Issue]:
     """All cross-table and per-environment problems of a spec whose shape is already valid."""
     return [
         *_auth(loaded),
+        *oauth_problems(loaded),
         *server_shape(loaded),
         *_names(loaded),
         *_promotion(loaded),

@@ -27,7 +27,9 @@ from orchestrator import naming
 from orchestrator.secret_refs import FORMS as SECRET_REF_FORMS
 from orchestrator.secret_refs import PATTERN as SECRET_REF_PATTERN
 from orchestrator.secret_refs import SecretRef
+from orchestrator.spec.auth import AuthSection
 from orchestrator.spec.server import (
+    EnvVarName,
     ServerSection,
     StrictModel,
 )
@@ -43,13 +45,6 @@ def _env_name(value: str) -> str:
     )
     if problem:
         raise ValueError(problem)
-    return value
-
-
-def _env_var(value: str) -> str:
-    problem = naming.env_var_problem(value)
-    if problem:
-        raise ValueError(f"'{value}' {problem}")
     return value
 
 
@@ -71,7 +66,6 @@ def _secret_ref(value: Any) -> SecretRef:
 
 
 EnvName = Annotated[str, AfterValidator(_env_name)]
-EnvVarName = Annotated[str, AfterValidator(_env_var)]
 ConfigValue = Annotated[
     str,
     PlainValidator(_config_value),
@@ -106,25 +100,6 @@ class SecretDeclaration(StrictModel):
     )
 
 
-class AuthSection(StrictModel):
-    """`[auth]`: who may call the server."""
-
-    mode: Literal["bearer", "iam", "none"] = Field(
-        "bearer",
-        description="bearer: a token from a declared secret; iam: the platform's IAM; "
-        "none: public (only when written explicitly).",
-    )
-    token_secret: EnvVarName = Field(
-        "MCP_AUTH_TOKEN", description="Declared secret holding the bearer token."
-    )
-    acknowledge_public: bool = Field(
-        False,
-        description='Required with mode = "none" when any environment deploys to the clouds '
-        "(kind pulumi): says, in the spec, that serving the server there without "
-        'authentication is intended. Only valid with mode = "none".',
-    )
-
-
 class SmokeSection(StrictModel):
     """`[smoke]`: the MCP tool call that proves a deployment works."""
 
@@ -132,6 +107,11 @@ class SmokeSection(StrictModel):
     arguments: dict[str, Any] = Field(default_factory=dict, description="The call's arguments.")
     expect: str | None = Field(None, description="Substring the tool result must contain.")
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds allowed for the smoke test.")
+    verify: bool = Field(
+        False,
+        description="Also run `mcp-deploy verify` (the MCP conformance suite and the auth "
+        "discovery chain) after the smoke test; a failure fails the deploy as smoke does.",
+    )
 
 
 class TargetsTable(StrictModel):

@@ -30,6 +30,16 @@ PYTHON_ENTRY = re.compile(
 NODE_ENTRY = re.compile(r"^[^\s:]+\.(?:js|mjs|cjs|ts|mts|cts|jsx|tsx)$")
 
 
+def _env_var(value: str) -> str:
+    problem = naming.env_var_problem(value)
+    if problem:
+        raise ValueError(f"'{value}' {problem}")
+    return value
+
+
+EnvVarName = Annotated[str, AfterValidator(_env_var)]
+
+
 class StrictModel(BaseModel):
     """Base of every spec table: unknown keys are errors, instances are immutable."""
 

@@ -180,6 +180,7 @@ class LambdaTarget:
     options_model: type[TargetOptions] = LambdaOptions
     supports_iam_auth: bool = True
     runtimes: tuple[str, ...] = ("python", "binary", "node")
+    oauth_runtimes: tuple[str, ...] = ("python", "binary", "node")
     artifact_type: ArtifactType = LAMBDA_ZIP
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:

@@ -189,6 +189,7 @@ class CloudRunTarget:
     options_model: type[TargetOptions] = CloudRunOptions
     supports_iam_auth: bool = True
     runtimes: tuple[str, ...] = ("python", "binary", "node")
+    oauth_runtimes: tuple[str, ...] = ("python", "binary", "node")
     artifact_type: ArtifactType = OCI_IMAGE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:

@@ -84,6 +84,9 @@ class WorkersTarget:
     options_model: type[TargetOptions] = WorkersOptions
     supports_iam_auth: bool = False
     runtimes: tuple[str, ...] = ("python", "node")
+    # A Python Worker cannot start offline (workerd fetches Pyodide), so its OAuth gate could
+    # not be proven here: refused rather than shipped unproven.
+    oauth_runtimes: tuple[str, ...] = ("node",)
     artifact_type: ArtifactType = WORKERS_BUNDLE
 
     def package(self, context: BuildContext, options: TargetOptions) -> Artifact:
