@@ -1,13 +1,16 @@
 """Node.js MCP server projects for tests: installed once per machine with `npm ci`, handed out
 as a cached project directory or as a project copy whose `node_modules` is the cached one.
 
-The projects (each with its `package.json`, `package-lock.json` and `mcp-deploy.toml`):
+The projects (each with its `package.json` and `package-lock.json`, the servers with their
+`mcp-deploy.toml`):
 - `toolbox-ts` (`examples/toolbox-ts`): the toolbox tools on the official TypeScript SDK, a
   module whose default export is a web-standard fetch handler (`entry = "src/server.ts"`);
 - `server-everything` (`tests/fixtures/npm/server-everything`): the published
   `@modelcontextprotocol/server-everything`, unmodified, serving streamable HTTP on $PORT;
 - `server-memory` (`tests/fixtures/npm/server-memory`): the published
-  `@modelcontextprotocol/server-memory`, unmodified, a stdio server.
+  `@modelcontextprotocol/server-memory`, unmodified, a stdio server;
+- `oidc-provider` (`tests/fixtures/npm/oidc-provider`): panva's `oidc-provider`, a real OpenID
+  provider the OAuth tests run on loopback (`tests.support.oidc`; no mcp-deploy.toml).
 
 `npm_project(name)` mirrors the project's sources (everything but `node_modules/` and
 `.mcp-deploy/`) into `cache_root()/test-node/<name>/` and runs `npm ci` there when its lock
@@ -54,6 +57,7 @@ PROJECTS: dict[str, Path] = {
     "toolbox-ts": REPO / "examples" / "toolbox-ts",
     "server-everything": REPO / "tests" / "fixtures" / "npm" / "server-everything",
     "server-memory": REPO / "tests" / "fixtures" / "npm" / "server-memory",
+    "oidc-provider": REPO / "tests" / "fixtures" / "npm" / "oidc-provider",
 }
 ESBUILD_VERSION = "0.28.2"
 # Installed dependencies and mcp-deploy's own folder: never part of the mirrored sources.
