@@ -17,8 +17,10 @@ Cloud Run's own limit):
   secret as `value_source.secret_key_ref` (secret + pinned version), `deletion_protection=False`
   (a destroy must be able to delete it), labels `mcp-deploy-server`/`mcp-deploy-environment`;
   it depends on the accessor members, so its first revision can read its secrets;
-- `roles/run.invoker` for `allUsers` when auth mode is `bearer` or `none` (the server checks the
-  token itself); for `iam`, no public invoker.
+- `roles/run.invoker` for `allUsers` when auth mode is `bearer`, `oauth` or `none` (the server
+  checks the token itself: in mode `oauth` its 401 challenge and its metadata at
+  `/.well-known/oauth-protected-resource` must reach clients unauthenticated, which Google's
+  front end would otherwise answer with its own 403); for `iam`, no public invoker.
 Outputs: `url` (service uri + the MCP path), `service`, `service_account`.
 
 The artifact of Cloud Run is an OCI image in a registry: `artifact_path` (the store's local copy)
@@ -50,7 +52,7 @@ INGRESS = {
     "internal": "INGRESS_TRAFFIC_INTERNAL_ONLY",
     "internal-and-cloud-load-balancing": "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
 }
-PUBLIC_AUTH_MODES = ("bearer", "none")
+PUBLIC_AUTH_MODES = ("bearer", "oauth", "none")
 _GCP_SECRET = re.compile(r"^gcp-sm://projects/([^/]+)/secrets/([^/]+)/versions/([^/]+)$")
 _LABEL_INVALID = re.compile(r"[^a-z0-9_-]")
 

@@ -245,6 +245,16 @@ def test_iam_auth_leaves_the_service_private() -> None:
     assert result.of_type("ServiceIamMember") == []
 
 
+def test_oauth_auth_lets_the_challenge_and_metadata_reach_clients() -> None:
+    """An OAuth resource server answers unauthenticated requests itself (401 with the
+    challenge, the metadata at the well-known URL): Cloud Run must not refuse them first."""
+    request = dataclasses.replace(
+        example_request(), auth={"mode": "oauth", "issuer": "https://idp.example.com"}
+    )
+    (member,) = deploy(request).of_type("ServiceIamMember")
+    assert (member.inputs["role"], member.inputs["member"]) == ("roles/run.invoker", "allUsers")
+
+
 def test_a_configured_service_account_is_used_and_none_created() -> None:
     email = f"toolbox-runner@{GCP_PROJECT}.iam.gserviceaccount.com"
     request = example_request()

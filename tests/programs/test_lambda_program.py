@@ -283,6 +283,19 @@ def test_iam_auth_uses_an_aws_iam_url_and_no_public_permission(tmp_path: Path) -
     assert result.of_type("Permission") == []
 
 
+def test_oauth_auth_serves_the_url_to_everyone_for_the_server_to_judge(tmp_path: Path) -> None:
+    """The Function URL takes no AWS_IAM signature in mode oauth: the 401 challenge and the
+    metadata at the well-known URL come from the server, for every path of the URL."""
+    request, path = example_request(tmp_path)
+    request = dataclasses.replace(
+        request, auth={"mode": "oauth", "issuer": "https://idp.example.com"}
+    )
+    result = deploy(request, path)
+
+    assert result.one("FunctionUrl").inputs["authorizationType"] == "NONE"
+    assert len(result.of_type("Permission")) == 2
+
+
 def test_longest_names_fit_aws_limits(tmp_path: Path) -> None:
     request, path = example_request(tmp_path)
     server, environment = "s" * 31 + "1", "e" * 15 + "2"  # the spec's maxima: 32 and 16
