@@ -38,14 +38,14 @@ def _cloudrun(options: Mapping[str, Any]) -> tuple[str, str] | None:
         return None  # internal ingress: only the project's VPC (or its load balancers) reach it
     return (
         "its service URL (ingress 'all', run.invoker granted to allUsers)",
-        'set auth.mode = "bearer" or "iam", or targets.cloudrun.ingress = "internal"',
+        'set auth.mode = "bearer", "oauth" or "iam", or targets.cloudrun.ingress = "internal"',
     )
 
 
 def _lambda(options: Mapping[str, Any]) -> tuple[str, str] | None:
     return (
         "its Function URL (auth type NONE)",
-        'set auth.mode = "bearer" or "iam" (the URL then needs AWS_IAM-signed requests)',
+        'set auth.mode = "bearer", "oauth" or "iam" (the URL then needs AWS_IAM-signed requests)',
     )
 
 
@@ -60,7 +60,7 @@ def _workers(options: Mapping[str, Any]) -> tuple[str, str] | None:
         return None  # no workers.dev URL and no route: nothing on the internet reaches it
     return (
         " and ".join(places),
-        'set auth.mode = "bearer" (Workers has no IAM authentication)',
+        'set auth.mode = "bearer" or "oauth" (Workers has no IAM authentication)',
     )
 
 

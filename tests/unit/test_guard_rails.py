@@ -126,7 +126,7 @@ def test_public_targets_are_warned_about_once_per_target(project: Project) -> No
     assert "Function URL (auth type NONE)" in by_where["targets.lambda"].message
     assert "workers.dev" in by_where["targets.workers"].message
     assert by_where["targets.workers"].hint == (
-        'set auth.mode = "bearer" (Workers has no IAM authentication)'
+        'set auth.mode = "bearer" or "oauth" (Workers has no IAM authentication)'
     )
     assert cloudrun.line == 7 and cloudrun.file is not None
 
