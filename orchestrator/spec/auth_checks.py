@@ -125,4 +125,4 @@ def oauth_warnings(loaded: LoadedSpec) -> Iterator[Issue]:
             "discovery document",
         )
     for warning in preset.warnings:
-        yield loaded.issue(("auth", "provider"), f"{preset.title}: {warning}")
+        yield loaded.issue(("auth", "provider"), warning)
