@@ -2,7 +2,11 @@
 
 `bundle()` runs esbuild ESBUILD_VERSION (installed once per machine by `npm_tool`) through its
 JavaScript API with the local node. The entry point is the shim (`targets/shim/node/*.mjs`);
-the shim's `import("mcp-deploy:app")` resolves to the server's module (`app_entry`), and the
+the shim's `import("mcp-deploy:app")` resolves to the server's module (`app_entry`), its
+`import ... from "mcp-deploy:oauth"` to the token verifier `oauth.mjs` when the runtime
+config's auth mode is "oauth" and to the empty `no-oauth.mjs` otherwise (so only oauth bundles
+carry the verifier and its library, `jose` JOSE_VERSION, installed once per machine by
+`npm_tool` like esbuild; see `shim_packages`), and the
 global identifier `MCP_DEPLOY_CONFIG` is replaced by a string literal holding the runtime
 config's JSON (`config_json`; the shims `JSON.parse` it: an object `define` would make esbuild
 add an initialiser call to every module). Options:
@@ -21,11 +25,13 @@ output, no source map;
 Reproducible: the same inputs give the same bytes. esbuild names every file in the output
 (comments, lazy-module keys) relative to its working directory, so the build runs in a fresh
 staging directory laid out the same way on every machine: `mcp-deploy/` (copies of the shim
-modules), `app/` (symlinks to the source directory's entries; its `node_modules` left out
-when `node_modules` is given) and `node_modules` (a symlink to the installed dependencies);
-symlinks are kept as paths (`preserveSymlinks`). An output naming the staging directory is an
-error. Resolution walks up from each file as node does: the server's imports find
-`app/node_modules` (the project's own, when `node_modules` is None) or `node_modules`.
+modules, and `mcp-deploy/node_modules/<package>` symlinks to the shim's own pinned packages,
+which the shim modules find first), `app/` (symlinks to the source directory's entries; its
+`node_modules` left out when `node_modules` is given) and `node_modules` (a symlink to the
+installed dependencies); symlinks are kept as paths (`preserveSymlinks`). An output naming
+the staging directory is an error. Resolution walks up from each file as node does: the
+server's imports find `app/node_modules` (the project's own, when `node_modules` is None) or
+`node_modules`.
 
 Errors: an esbuild error located in the server's files or its dependencies is an
 `InputError` at `server.entry` (one issue per message, with file and line); any other
@@ -48,11 +54,13 @@ from orchestrator.build.npm import node_toolchain, npm_tool
 from orchestrator.errors import InputError, Issue, OperationError, input_error
 
 ESBUILD_VERSION = "0.28.2"
+JOSE_VERSION = "6.2.18"  # panva/jose: JWT verification and remote JWKS for mode "oauth"
 BUNDLE_TIMEOUT = 600  # seconds
 SHIM_DIR = "mcp-deploy"  # staging names; they appear (relative) in the bundle
 APP_DIR = "app"
 OUT_FILE = "out/bundle.mjs"
 APP_SPECIFIER = "mcp-deploy:app"
+OAUTH_MODULES = {True: "oauth.mjs", False: "no-oauth.mjs"}  # `mcp-deploy:oauth`, by oauth mode
 CONFIG_IDENTIFIER = "MCP_DEPLOY_CONFIG"
 RESOLVE_EXTENSIONS = (".tsx", ".ts", ".mts", ".cts", ".jsx", ".js", ".mjs", ".cjs", ".json")
 WORKERD_CONDITIONS = ("workerd", "worker", "browser")
@@ -81,6 +89,7 @@ const esbuild = createRequire(options.esbuildPrefix + "/package.json")("esbuild"
 const builtins = new Set(builtinModules.filter((name) => !name.startsWith("_")));
 const app = { name: "mcp-deploy-app", setup(build) {
   build.onResolve({ filter: /^mcp-deploy:app$/ }, () => ({ path: options.app }));
+  build.onResolve({ filter: /^mcp-deploy:oauth$/ }, () => ({ path: options.oauth }));
 } };
 const workerd = { name: "mcp-deploy-workerd", setup(build) {
   build.onResolve({ filter: /^cloudflare:/ }, (args) => ({ path: args.path, external: true }));
@@ -127,6 +136,18 @@ def shim_modules(shim: Path) -> list[Path]:
         if path.is_file() and not path.name.endswith(".test.mjs")
     }
     return [shim.parent / name for name in sorted(names | {shim.name})]
+
+
+def oauth_mode(runtime_config: Mapping[str, Any]) -> bool:
+    """Whether the runtime config's auth mode is "oauth" (the bundle needs the verifier)."""
+    auth = runtime_config.get("auth")
+    return isinstance(auth, Mapping) and auth.get("mode") == "oauth"
+
+
+def shim_packages(runtime_config: Mapping[str, Any]) -> dict[str, str]:
+    """The npm packages (name -> exact version) the shim modules of a bundle with this
+    runtime config import: `jose` in mode "oauth", nothing otherwise."""
+    return {"jose": JOSE_VERSION} if oauth_mode(runtime_config) else {}
 
 
 def config_json(runtime_config: Mapping[str, Any]) -> str:
@@ -224,13 +245,18 @@ def bundle(
     modules = _node_modules_dir(node_modules)
     tools = node_toolchain()
     prefix = npm_tool("esbuild", ESBUILD_VERSION, progress)
+    packages = {
+        name: npm_tool(name, version, progress) / "node_modules" / name
+        for name, version in shim_packages(runtime_config).items()
+    }
     progress(f"bundling {entry.relative_to(root)} for {platform} with esbuild {ESBUILD_VERSION}")
     work = Path(tempfile.mkdtemp(prefix="mcp-deploy-esbuild-")).resolve()
     try:
-        _stage(work, shim, root, modules)
+        _stage(work, shim, root, modules, packages)
         request = {
             "esbuildPrefix": str(prefix),
             "app": str(work / APP_DIR / entry.relative_to(root)),
+            "oauth": str(work / SHIM_DIR / OAUTH_MODULES[oauth_mode(runtime_config)]),
             "workerd": platform == "workerd",
             "build": options,
         }
@@ -271,11 +297,22 @@ def _node_modules_dir(given: Path | None) -> Path | None:
     return directory.resolve()
 
 
-def _stage(work: Path, shim: Path, root: Path, modules: Path | None) -> None:
-    """Lay out the staging directory (see the module docstring)."""
+def _stage(
+    work: Path,
+    shim: Path,
+    root: Path,
+    modules: Path | None,
+    packages: Mapping[str, Path] | None = None,
+) -> None:
+    """Lay out the staging directory (see the module docstring); `packages`: the shim's own
+    packages, name -> installed package directory."""
     (work / SHIM_DIR).mkdir()
     for module in shim_modules(shim):
         shutil.copyfile(module, work / SHIM_DIR / module.name)
+    for name, directory in sorted((packages or {}).items()):
+        link = work / SHIM_DIR / "node_modules" / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(directory, target_is_directory=True)
     (work / APP_DIR).mkdir()
     for child in sorted(root.iterdir()):
         if modules is not None and child.name == "node_modules":

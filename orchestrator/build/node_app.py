@@ -6,8 +6,9 @@ Two shapes:
   it, with the dependencies `npm ci` installs from the project's lock file and one of
   mcp-deploy's shims (`targets/shim/node/`: `lambda.mjs`, `serve.mjs`, `worker.mjs`) as the
   entry point, into ONE ES module; the shim reads the runtime config (`MCP_DEPLOY_CONFIG`,
-  inlined: MCP path, health path, auth mode, secret names; no environment config, no secret
-  value) and applies the auth gate before the server's `fetch`.
+  inlined: MCP path, health path, auth, secret names; no environment config, no secret
+  value) and applies the gate (Origin, auth; in mode oauth a JWT verifier on `jose`, bundled
+  only then) before the server's `fetch`.
 - `NodeCommand`: `server.command` starts a program that listens on $PORT (transport http) or
   speaks stdio. It ships as its selected sources plus the production dependencies
   (`npm ci --omit=dev`) under `node_modules/`, behind mcp-deploy's launcher
@@ -25,10 +26,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestrator.build.archive import Entry
+from orchestrator.build.auth_config import runtime_auth
 from orchestrator.build.binary import launcher_entries
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.elf import inspect_executable
-from orchestrator.build.esbuild import ESBUILD_VERSION, bundle
+from orchestrator.build.esbuild import ESBUILD_VERSION, bundle, shim_packages
 from orchestrator.build.launcher import launcher_binary
 from orchestrator.build.npm import node_toolchain, npm_dependencies
 from orchestrator.build.sources import select_sources
@@ -46,7 +48,7 @@ def shim_config(context: BuildContext) -> dict[str, Any]:
     return {
         "path": spec.server.path,
         "health_path": spec.server.health_path,
-        "auth": {"mode": spec.auth.mode, "token_env": spec.auth.token_secret},
+        "auth": runtime_auth(spec),
         "secrets": sorted(spec.secrets),
     }
 
@@ -95,6 +97,8 @@ class NodeEntry:
         self.config = shim_config(context)
         _hash_project(context, inputs)
         inputs.add("esbuild", ESBUILD_VERSION)
+        for package, version in sorted(shim_packages(self.config).items()):
+            inputs.add(f"shim-package:{package}", version)
         inputs.add("shim-config", json.dumps(self.config, sort_keys=True))
         for path in sorted(NODE_SHIMS.glob("*.mjs")):
             if not path.name.endswith(".test.mjs"):

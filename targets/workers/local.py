@@ -16,6 +16,15 @@ since workerd downloads the Pyodide runtime bundle and packages from Cloudflare 
   handed to workerd as an in-memory file on its stdin, emptied as soon as workerd listens
   (`workerd.serve`). `fromEnvironment` bindings were not used: they would leave the values in
   workerd's environment (/proc/<pid>/environ) for its whole life.
+- The Worker knows the URL its clients use: the text binding `MCP_DEPLOY_PUBLIC_URL` is
+  `http://127.0.0.1:<port>` (the port chosen before workerd starts), which the Node shim's
+  gate takes as its public base URL (the OAuth resource, the metadata URL, the Origin it lets
+  through) instead of the workers.dev origin of `request.url`. On Cloudflare no such binding
+  is set: the gate uses `request.url`'s origin (workers.dev or the custom domain).
+- The Worker's outbound `fetch()` reaches the public internet (as on Cloudflare) and, in this
+  emulation only, this machine's loopback addresses (`workerd_config.OUTBOUND_ALLOW`): so a
+  Worker with `auth.mode = "oauth"` can fetch a loopback issuer's metadata and keys. On
+  Cloudflare the issuer must be reachable from the internet.
 - Cloudflare's edge is a second Worker in the same workerd, on the public port
   (`workerd_config.EDGE_WORKER`): the Worker sees `https://<script>.<subdomain>.workers.dev/…`
   as its URL and Host, as on workers.dev, where `<script>` is the cloud program's script name
@@ -46,6 +55,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import zipfile
@@ -80,6 +90,7 @@ LOG_NAME = "workerd.log"
 PYTHON_FLAG = "python_workers"
 PYTHON_MANIFEST = "mcp-deploy-workers.json"  # a Python bundle's (targets.workers.package)
 MAX_SCRIPT_NAME = 63  # as the cloud program (stacks/workers.py) names scripts
+PUBLIC_URL_BINDING = "MCP_DEPLOY_PUBLIC_URL"
 _NOT_IN_NAME = re.compile(r"[^a-z0-9-]+")
 _PYTHON_OFFLINE = (
     "Python Workers cannot start offline: workerd downloads the Pyodide runtime bundle and "
@@ -194,22 +205,33 @@ def unpack(artifact: Artifact, bundle: WorkerBundle) -> Path:
     return root
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def _prepare(launch: LocalLaunch, const: str) -> tuple[Path, Path, str, str]:
     """(workerd, the unpacked bundle, the config text with constant `const`, the Host) for
-    `launch`. The config holds the secret values: it lives in memory only."""
+    `launch`. The config holds the secret values: it lives in memory only. The port is
+    `launch.port`, or a free one chosen now: the `MCP_DEPLOY_PUBLIC_URL` binding names it."""
     bundle = read_bundle(launch.artifact.path)
     binary = workerd_binary(_to_stderr)
     directory = unpack(launch.artifact, bundle)
     host = presented_host(launch)
+    port = launch.port or free_port()
+    variables = {**launch.variables, PUBLIC_URL_BINDING: f"http://127.0.0.1:{port}"}
     try:
-        bindings = text_bindings(launch.variables, launch.secrets)
+        bindings = text_bindings(variables, launch.secrets)
         config = config_text(
             const,
             script_name(launch.server, launch.environment),
             bundle,
             bindings,
             host,
-            launch.port,
+            port,
         )
     except ValueError as error:  # its message names no value
         raise OperationError(f"cannot configure the local Worker: {error}") from None

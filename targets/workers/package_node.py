@@ -2,8 +2,9 @@
 JavaScript module Worker bundle: one deterministic zip of
 
 - `worker.mjs`: the main module, the esbuild bundle of mcp-deploy's Workers shim
-  (`targets/shim/node/worker.mjs`: the auth gate on the token binding) and the server with its
-  dependencies, for workerd (`workerd`/`worker` export conditions, `node:*` builtins left to
+  (`targets/shim/node/worker.mjs`: the gate: Origin, then the token binding in mode bearer, or
+  JWT access tokens checked with jose in mode oauth) and the server with its dependencies, for
+  workerd (`workerd`/`worker` export conditions, `node:*` builtins left to
   the runtime's `nodejs_compat`);
 - `mcp_deploy_worker.json`: what a Worker needs besides its code, read by the local runner
   (`targets.workers.local`) and the program: `main_module`, `modules` (name and type: esm,

@@ -43,7 +43,12 @@ Cap'n Proto text, one constant of type `Workerd.Config` named after the deployme
   workers.dev, and the headers Cloudflare adds (`CF-Connecting-IP`, `X-Real-IP`,
   `X-Forwarded-For`, `X-Forwarded-Proto: https`, `CF-Visitor`, `CF-Ray`, `CDN-Loop`; the client
   is always 127.0.0.1, the ray's colo `LCL`) and a `request.cf` object without geolocation;
-  a body declared larger than 100 MB (the Free and Pro plans' limit) is answered 413.
+  a body declared larger than 100 MB (the Free and Pro plans' limit) is answered 413;
+- the Worker's outbound network (its `fetch()` to other hosts, e.g. an OAuth issuer's keys),
+  the network service `OUTBOUND_SERVICE` as the Worker's `globalOutbound`: the public internet
+  as on Cloudflare, plus this machine's loopback addresses (`OUTBOUND_ALLOW`), so that a
+  Worker can reach a loopback identity provider in the emulation. On Cloudflare a Worker's
+  fetch goes to the public internet only; it can never reach the deployer's loopback.
 
 Strings are escaped for Cap'n Proto (`capnp_string`): `"`, `\\`, and every byte outside
 printable ASCII as `\\xNN` of its UTF-8 encoding (Cap'n Proto knows no `\\u`).
@@ -71,6 +76,9 @@ MODULE_FIELDS = {
     "wasm": "wasm",
 }
 EDGE_SERVICE = "mcp-deploy-edge"
+OUTBOUND_SERVICE = "mcp-deploy-outbound"
+# workerd's default outbound allows "public" only; the emulation adds loopback (IPv4 and IPv6).
+OUTBOUND_ALLOW = ("public", "127.0.0.0/8", "::1/128")
 EDGE_COMPATIBILITY_DATE = "2025-09-01"
 MAX_REQUEST_BODY = 100 * 1024 * 1024  # Cloudflare's request body limit on Free and Pro
 _SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*$")
@@ -242,8 +250,8 @@ def config_text(
     """The workerd config (see the module docstring): `service` is the Worker's service name
     (its script name), `bindings` its text bindings (name, value) in order, `host` what it is
     served as, `port` the socket's port on 127.0.0.1 (0: any free one)."""
-    if service == EDGE_SERVICE:
-        raise ValueError(f"{EDGE_SERVICE!r} is the edge's service name")
+    if service in (EDGE_SERVICE, OUTBOUND_SERVICE):
+        raise ValueError(f"{service!r} is the name of one of the edge's services")
     names = [name for name, _ in bindings]
     if len(set(names)) != len(names):
         raise ValueError("binding names must be unique")
@@ -253,6 +261,7 @@ def config_text(
         for module in bundle.modules
     )
     flags = ", ".join(capnp_string(flag) for flag in bundle.compatibility_flags)
+    outbound = ", ".join(capnp_string(block) for block in OUTBOUND_ALLOW)
     text_bindings = ",\n    ".join(
         f"(name = {capnp_string(name)}, text = {capnp_string(value)})" for name, value in bindings
     )
@@ -264,6 +273,7 @@ const {const} :Workerd.Config = (
   services = [
     (name = {capnp_string(service)}, worker = .{const}Worker),
     (name = {capnp_string(EDGE_SERVICE)}, worker = .{const}Edge),
+    (name = {capnp_string(OUTBOUND_SERVICE)}, network = (allow = [{outbound}])),
   ],
   sockets = [
     (name = "http", address = {capnp_string(f"127.0.0.1:{port}")},
@@ -280,6 +290,7 @@ const {const}Worker :Workerd.Worker = (
   bindings = [
     {text_bindings}
   ],
+  globalOutbound = {capnp_string(OUTBOUND_SERVICE)},
 );
 
 const {const}Edge :Workerd.Worker = (

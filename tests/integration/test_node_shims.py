@@ -3,7 +3,8 @@ servers (plain JS, and TypeScript with a CommonJS dependency outside the sources
 node: the Lambda handler with Function URL events made by the local front door's own event
 builder (and secrets from moto's Secrets Manager on loopback), the Cloud Run server over real
 HTTP on 127.0.0.1, the Worker module with fake bindings. Refusals are compared byte for byte with
-the Python shims'. Bundles are reproducible and name no path of this machine."""
+the Python shims'. Bundles are reproducible and name no path of this machine; only oauth bundles
+carry jose. (Tokens from a real OpenID provider: tests/integration/test_oauth_node.py.)"""
 
 from __future__ import annotations
 
@@ -42,6 +43,21 @@ CONFIG = {
     "health_path": "/health",
     "auth": {"mode": "bearer", "token_env": "TOKEN"},
     "secrets": ["API_KEY", "TOKEN"],
+}
+OAUTH_CONFIG = {
+    **CONFIG,
+    "auth": {
+        "mode": "oauth",
+        "token_env": "MCP_AUTH_TOKEN",
+        "issuer": "http://127.0.0.1:9",  # discard port: nothing answers there
+        "audience": None,
+        "scopes": ["mcp:tools"],
+        "algorithms": ["ES256", "RS256"],
+        "jwks_uri": None,
+        "audience_claim": "aud",
+        "scope_claim": "scope",
+        "allowed_origins": ["https://app.example"],
+    },
 }
 SECRETS_SDK = ("@aws-sdk/client-secrets-manager", "3.1164.0")
 
@@ -149,7 +165,15 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def make(apps: Path, out: Path, shim: str, platform: Platform, major: str, app: str = "js") -> Path:
+def make(
+    apps: Path,
+    out: Path,
+    shim: str,
+    platform: Platform,
+    major: str,
+    app: str = "js",
+    config: Mapping[str, Any] = CONFIG,
+) -> Path:
     entry = apps / "js" / "server.mjs" if app == "js" else apps / "ts" / "src" / "server.ts"
     return bundle(
         shim=SHIMS / shim,
@@ -157,7 +181,7 @@ def make(apps: Path, out: Path, shim: str, platform: Platform, major: str, app: 
         node_modules=apps / "deps" if app == "ts" else None,
         platform=platform,
         node_major=major,
-        runtime_config=CONFIG,
+        runtime_config=config,
         out=out,
         progress=lambda _line: None,
     )
@@ -216,13 +240,19 @@ def test_bundles_are_reproducible_and_name_no_machine_path(
         ("worker.mjs", "workerd"),
     ]
     for shim, platform in targets:
-        for app in ("js", "ts"):
-            first = make(apps, tmp_path / "a" / f"{app}-{shim}", shim, platform, node_major, app)
-            second = make(moved, tmp_path / "b" / f"{app}-{shim}", shim, platform, node_major, app)
+        for app, config in (("js", CONFIG), ("ts", CONFIG), ("js-oauth", OAUTH_CONFIG)):
+            kind = app.partition("-")[0]
+            name = f"{app}-{shim}"
+            first = make(apps, tmp_path / "a" / name, shim, platform, node_major, kind, config)
+            second = make(moved, tmp_path / "b" / name, shim, platform, node_major, kind, config)
             data = first.read_bytes()
             assert data == second.read_bytes(), (shim, app)
             for path in (apps, moved, tmp_path, REPO, cache_root(), Path.home()):
                 assert str(path).encode() not in data, (shim, app, path)
+            # jose (and the oauth part of the gate) only in oauth bundles
+            oauth = b"mcp-deploy/node_modules/jose/" in data and b"function makeOAuth(" in data
+            assert oauth == (config is OAUTH_CONFIG), (shim, app)
+            assert (b"mcp-deploy/no-oauth.mjs" in data) == (config is CONFIG), (shim, app)
             sizes[f"{app}/{shim}"] = len(data)
     print(f"esbuild {ESBUILD_VERSION} bundle sizes: {sizes}")
 
@@ -534,3 +564,121 @@ def test_npm_dependencies_installs_a_lock_once(
     assert npm_dependencies(project, production=True, progress=steps.append) == first
     assert len(steps) == 1  # reused, npm not run again
     assert npm_dependencies(project, production=False, progress=steps.append) != first
+
+
+METADATA_URL = "/.well-known/oauth-protected-resource"
+
+
+def oauth_answers_are_the_contracts(
+    answers: list[tuple[int, dict[str, str], str]], base: str
+) -> None:
+    """metadata (root, path-suffixed), OPTIONS, challenge, foreign Origin, allowed Origin with
+    no token, garbage token, a JWT whose keys cannot be fetched: in that order."""
+    (root, suffixed, options, missing, foreign, listed, garbage, unfetchable) = answers
+    document = {
+        "resource": f"{base}/mcp",
+        "authorization_servers": ["http://127.0.0.1:9"],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["mcp:tools"],
+    }
+    for status, headers, body in (root, suffixed):
+        assert status == 200 and json.loads(body) == document
+        assert headers["access-control-allow-origin"] == "*"
+        assert headers["cache-control"] == "public, max-age=300"
+    assert options[0] == 204 and options[1]["access-control-allow-methods"] == "GET, HEAD, OPTIONS"
+    challenge = f'Bearer resource_metadata="{base}{METADATA_URL}/mcp", scope="mcp:tools"'
+    for status, headers, body in (missing, listed):
+        assert (status, headers["www-authenticate"]) == (401, challenge)
+        assert json.loads(body)["error"] == "unauthorized"
+    assert foreign[0] == 403
+    assert foreign[2] == (
+        '{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, '
+        '"message": "Forbidden: the Origin is not allowed"}}'
+    )
+    assert garbage[0] == 401 and garbage[1]["www-authenticate"].startswith(
+        'Bearer error="invalid_token", resource_metadata='
+    )
+    assert json.loads(garbage[2]) == {
+        "error": "invalid_token",
+        "hint": "the token is not a signed JWT",
+    }
+    assert unfetchable[0] == 503
+    assert json.loads(unfetchable[2])["error"] == "temporarily_unavailable"
+
+
+# A JWT-shaped ES256 token (header {"alg":"ES256","kid":"k"}): its key must be fetched.
+SHAPED = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJ4In0.c2ln"
+OAUTH_REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    ("GET", METADATA_URL, {"origin": "https://anyone.example"}),
+    ("GET", f"{METADATA_URL}/mcp", {}),
+    ("OPTIONS", f"{METADATA_URL}/mcp", {}),
+    ("POST", "/mcp", {}),
+    ("POST", "/mcp", {"origin": "https://evil.example"}),
+    ("POST", "/mcp", {"origin": "https://app.example"}),
+    ("POST", "/mcp", {"authorization": "Bearer not-a-jwt"}),
+    ("POST", "/mcp", {"authorization": f"Bearer {SHAPED}"}),
+]
+
+
+def test_oauth_lambda_bundle_serves_metadata_challenges_and_checks_origin(
+    apps: Path, node_major: str, tmp_path: Path
+) -> None:
+    index = make(apps, tmp_path / "task" / "index.mjs", "lambda.mjs", "node", node_major,
+                 config=OAUTH_CONFIG)  # fmt: skip
+    events = [function_url_event(m, p, headers=h) for m, p, h in OAUTH_REQUESTS]
+    base = "http://127.0.0.1:8123"
+    results = run_lambda(index, events, {"MCP_DEPLOY_PUBLIC_URL": base})
+    answers = [(r["statusCode"], r["headers"], response_body(r).decode()) for r in results]
+    oauth_answers_are_the_contracts(answers, base)
+    # Without MCP_DEPLOY_PUBLIC_URL: the Function URL's own domain.
+    (document,) = run_lambda(index, events[:1], {})
+    domain = events[0]["requestContext"]["domainName"]
+    assert json.loads(response_body(document))["resource"] == f"https://{domain}/mcp"
+
+
+def test_oauth_worker_bundle_serves_metadata_challenges_and_checks_origin(
+    apps: Path, node_major: str, tmp_path: Path
+) -> None:
+    worker = make(apps, tmp_path / "w" / "worker.mjs", "worker.mjs", "workerd", node_major,
+                  config=OAUTH_CONFIG)  # fmt: skip
+    driver = worker.with_name("driver.mjs")
+    driver.write_text(
+        """const { default: worker } = await import(process.argv[2]);
+const results = [];
+for (const [method, path, headers, env] of JSON.parse(process.argv[3])) {
+  const body = method === "POST" ? "{}" : undefined;
+  const request = new Request(`https://w.test${path}`, { method, headers, body });
+  const response = await worker.fetch(request, env, { waitUntil() {} });
+  results.push([response.status, Object.fromEntries(response.headers), await response.text()]);
+}
+process.stdout.write(JSON.stringify(results));
+""",
+        encoding="utf-8",
+    )
+    base = "http://127.0.0.1:8124"
+    calls = [[m, p, h, {"MCP_DEPLOY_PUBLIC_URL": base}] for m, p, h in OAUTH_REQUESTS]
+    calls.append(["GET", METADATA_URL, {}, {}])
+    done = node(str(driver), str(worker), json.dumps(calls))
+    assert done.returncode == 0, done.stderr[-3000:]
+    *answers, own = [tuple(answer) for answer in json.loads(done.stdout)]
+    oauth_answers_are_the_contracts(answers, base)
+    assert json.loads(own[2])["resource"] == "https://w.test/mcp"  # request.url's origin
+
+
+def test_serve_checks_origin_and_hands_the_body_on_without_it(served: Served) -> None:
+    """Without MCP_DEPLOY_PUBLIC_URL the base is `<X-Forwarded-Proto, or https>://<Host>`."""
+    host = f"127.0.0.1:{served.port}"
+    for origin, proto, status in (
+        (f"https://{host}", None, 200),
+        (f"http://{host}", "http", 200),
+        (f"http://{host}", None, 403),
+        ("https://evil.example", None, 403),
+    ):
+        headers = [*BEARER, ("Origin", origin)]
+        if proto is not None:
+            headers.append(("X-Forwarded-Proto", proto))
+        answer = served.request("POST", "/mcp", headers)
+        body = answer.read()
+        assert answer.status == status, (origin, proto, body)
+        if status == 200:
+            assert json.loads(body)["body"] == "7b7d"  # the streamed body, handed on

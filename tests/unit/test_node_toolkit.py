@@ -221,6 +221,32 @@ def test_shim_modules_leave_tests_out() -> None:
     assert names == sorted(names)
 
 
+def test_only_oauth_bundles_carry_the_verifier_and_jose() -> None:
+    oauth = {**CONFIG, "auth": {"mode": "oauth", "token_env": "T", "issuer": "https://i"}}
+    assert esbuild.oauth_mode(oauth) and not esbuild.oauth_mode(CONFIG)
+    assert esbuild.shim_packages(oauth) == {"jose": esbuild.JOSE_VERSION}
+    assert esbuild.shim_packages(CONFIG) == {} and esbuild.shim_packages({}) == {}
+    assert esbuild.JOSE_VERSION.startswith("6.") and esbuild.JOSE_VERSION.count(".") == 2
+    for module in esbuild.OAUTH_MODULES.values():  # what `mcp-deploy:oauth` resolves to
+        assert (SHIMS / module).is_file()
+    names = [path.name for path in esbuild.shim_modules(SHIMS / "lambda.mjs")]
+    assert "oauth.mjs" in names and "no-oauth.mjs" in names
+    gate_test = (SHIMS / "gate.test.mjs").read_text()
+    assert 'readFileSync(join(HERE, "../../../orchestrator/build/esbuild.py")' in gate_test
+
+
+def test_staging_links_the_shims_own_packages(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / "src").mkdir(parents=True)
+    jose = tmp_path / "tools" / "node_modules" / "jose"
+    jose.mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    esbuild._stage(work, SHIMS / "serve.mjs", source, None, {"jose": jose})
+    link = work / "mcp-deploy" / "node_modules" / "jose"
+    assert link.is_symlink() and link.resolve() == jose.resolve()
+
+
 def test_staging_mirrors_sources_without_their_node_modules(tmp_path: Path) -> None:
     source = tmp_path / "source"
     for name in ("src/server.ts", "node_modules/x/index.js", "package.json"):

@@ -162,6 +162,20 @@ def test_config_serves_one_worker_behind_the_edge() -> None:
     assert '(name = "WORKER", service = "echo-local")' in text
 
 
+def test_the_workers_outbound_network_adds_loopback_to_the_internet() -> None:
+    from targets.workers.workerd_config import OUTBOUND_SERVICE
+
+    text = _config([])
+    assert (
+        f'(name = "{OUTBOUND_SERVICE}", network = (allow = ["public", "127.0.0.0/8", "::1/128"]))'
+        in text
+    )
+    assert text.count(f'globalOutbound = "{OUTBOUND_SERVICE}"') == 1  # the Worker's, not the edge's
+    bundle = WorkerBundle.from_json(metadata())
+    with pytest.raises(ValueError, match="edge"):
+        config_text("mcpDeployAbc", OUTBOUND_SERVICE, bundle, [], "h", 0)
+
+
 def test_binding_names_and_values_are_escaped() -> None:
     text = _config([('WEIRD"NAME', 'a "b"\nc\\'), ("API_KEY", CANARY)])
     assert '(name = "WEIRD\\"NAME", text = "a \\"b\\"\\x0ac\\\\")' in text

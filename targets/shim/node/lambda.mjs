@@ -11,16 +11,20 @@
 //    so its top level (and its dependencies') runs after the secrets are in process.env.
 //    Its default export must be a fetch handler `{ fetch(request, env, ctx) }`.
 //
-// Each invocation (a Function URL / HTTP API payload 2.0 event): the gate (400 for repeated
+// Each invocation (a Function URL / HTTP API payload 2.0 event): the gate (gate.mjs: health
+// path open; in mode oauth the Protected Resource Metadata; Origin; 400 for repeated
 // Authorization headers, which the Function URL joins with commas; 401 without the token),
-// then 405 for GET on the MCP path (an invocation cannot hold a server-sent-event stream
+// with the public base URL `MCP_DEPLOY_PUBLIC_URL` when set (the local emulation sets it),
+// else `https://` + the event's requestContext.domainName; then 405 for GET on the MCP path (an invocation cannot hold a server-sent-event stream
 // open), then `app.fetch(request, process.env, context)`; its Response becomes the result
 // (see http.mjs). Refusals are byte-identical to the Python shim's.
 //
 // MCP_DEPLOY_CONFIG is replaced at build time by a string of the runtime config's JSON (path,
-// health_path, auth {mode, token_env}, secrets): no environment config, no secret values.
+// health_path, auth {mode, token_env, ...}, secrets): no environment config, no secret values.
+// `mcp-deploy:oauth` is oauth.mjs in an oauth bundle, no-oauth.mjs in any other.
 
-import { makeGate, pathOf, REFUSALS } from "./gate.mjs";
+import { makeOAuth } from "mcp-deploy:oauth";
+import { makeGate, pathOf, publicBase } from "./gate.mjs";
 import { jsonResult, requestFromEvent, resultFromResponse } from "./http.mjs";
 
 const CONFIG = JSON.parse(MCP_DEPLOY_CONFIG);
@@ -77,7 +81,8 @@ async function loadSecretsFromSecretsManager() {
 }
 
 await loadSecretsFromSecretsManager();
-const gate = makeGate({ ...CONFIG.auth, health_path: CONFIG.health_path }, process.env);
+const oauth = makeOAuth?.(CONFIG.auth, CONFIG.path) ?? null;
+const gate = makeGate(CONFIG.auth, process.env, { health_path: CONFIG.health_path, oauth });
 const { default: app } = await import("mcp-deploy:app");
 if (app == null || typeof app.fetch !== "function") {
   throw new TypeError(
@@ -95,11 +100,12 @@ export const handler = async (event, context) => {
     if (event?.requestContext?.http == null) throw error; // not an HTTP invocation at all
     return jsonResult(400, { "content-type": "application/json" }, BAD_EVENT_BODY);
   }
-  const refused = gate(request);
-  if (refused !== null) {
-    const { headers, body } = REFUSALS[refused.status];
-    return jsonResult(refused.status, headers, body);
+  const base = publicBase(process.env.MCP_DEPLOY_PUBLIC_URL, request.url);
+  const passed = await gate(request, base);
+  if (passed instanceof Response) {
+    return resultFromResponse(passed, { head: request.method === "HEAD" });
   }
+  request = passed;
   if (request.method === "GET" && pathOf(request) === CONFIG.path) {
     return jsonResult(405, NO_STREAM_HEADERS, NO_STREAM_BODY);
   }

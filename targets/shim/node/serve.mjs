@@ -16,15 +16,19 @@
 //    a fetch handler `{ fetch(request, env, ctx) }`.
 //
 // Each request becomes a Request (streamed body, every Authorization header: repeated ones
-// reach the gate joined with commas and are refused with 400), passes the gate, goes to
+// reach the gate joined with commas and are refused with 400), passes the gate (gate.mjs;
+// the public base URL is `MCP_DEPLOY_PUBLIC_URL` when set, which the local emulation does,
+// else `<X-Forwarded-Proto, or https>://<Host>` as Cloud Run's front end delivers), goes to
 // `app.fetch(request, process.env)`, and the Response is streamed back as the app produces
 // it (see http.mjs). A failure before the response starts is a 500.
 //
 // MCP_DEPLOY_CONFIG is replaced at build time by a string of the runtime config's JSON (path,
-// health_path, auth {mode, token_env}, secrets): no environment config, no secret values.
+// health_path, auth {mode, token_env, ...}, secrets): no environment config, no secret values.
+// `mcp-deploy:oauth` is oauth.mjs in an oauth bundle, no-oauth.mjs in any other.
 
 import http from "node:http";
-import { makeGate } from "./gate.mjs";
+import { makeOAuth } from "mcp-deploy:oauth";
+import { makeGate, publicBase } from "./gate.mjs";
 import { requestFromIncoming, writeResponse } from "./http.mjs";
 
 const CONFIG = JSON.parse(MCP_DEPLOY_CONFIG);
@@ -76,7 +80,8 @@ let gate;
 let app;
 try {
   await loadSecretsFromStdin();
-  gate = makeGate({ ...CONFIG.auth, health_path: CONFIG.health_path }, process.env);
+  const oauth = makeOAuth?.(CONFIG.auth, CONFIG.path) ?? null;
+  gate = makeGate(CONFIG.auth, process.env, { health_path: CONFIG.health_path, oauth });
   ({ default: app } = await import("mcp-deploy:app"));
   if (app == null || typeof app.fetch !== "function") {
     throw new TypeError(
@@ -89,6 +94,12 @@ try {
 }
 
 const inFlight = new Set();
+
+/** Cloud Run's view of the public base URL: `<X-Forwarded-Proto, or https>://<Host>`. */
+function platformBase(req) {
+  const forwarded = String(req.headers["x-forwarded-proto"] ?? "").split(",")[0].trim();
+  return `${forwarded === "http" ? "http" : "https"}://${req.headers.host}`;
+}
 
 function plainAnswer(res, status, headers, body) {
   res.writeHead(status, headers);
@@ -110,7 +121,9 @@ async function handle(req, res) {
     plainAnswer(res, 400, { "content-type": "application/json" }, BAD_HOST_BODY);
     return;
   }
-  const response = gate(request) ?? (await app.fetch(request, process.env));
+  const base = publicBase(process.env.MCP_DEPLOY_PUBLIC_URL, platformBase(req));
+  const passed = await gate(request, base);
+  const response = passed instanceof Response ? passed : await app.fetch(passed, process.env);
   if (!(response instanceof Response)) {
     throw new TypeError("the server's fetch handler did not return a Response");
   }

@@ -3,25 +3,34 @@
 // targets/workers/shim/entry.py.
 //
 // For each request:
-// 1. the auth gate, made once per `env` (the Worker's bindings) with the token secret binding
-//    `auth.token_env`: refusals are byte-identical to the other targets'; a bearer Worker
-//    whose token secret is missing, empty or holds a comma answers 500 (the Python Worker
-//    shim's "server misconfigured" answer) except on the health path, which is always open;
+// 1. the gate (gate.mjs), made once per `env` (the Worker's bindings) with the token secret
+//    binding `auth.token_env`: refusals are byte-identical to the other targets'; a bearer
+//    Worker whose token secret is missing, empty or holds a comma answers 500 (the Python
+//    Worker shim's "server misconfigured" answer) except on the health path, which is always
+//    open. The public base URL is the `MCP_DEPLOY_PUBLIC_URL` binding when set (the local
+//    emulation sets it to its loopback URL), else `new URL(request.url).origin` (workers.dev
+//    or the custom domain). In mode oauth one token verifier serves the isolate (its key
+//    cache outlives requests); its fetches go to the issuer over the Worker's outbound
+//    network;
 // 2. on the first request of an isolate, the string bindings the server reads as environment
 //    variables (its declared secrets, plus the names the deployment lists in the
 //    `MCP_DEPLOY_ENV_NAMES` binding, a JSON array) are copied into `process.env` when the
 //    runtime has one (nodejs_compat), then the server module (`mcp-deploy:app`, the spec's
 //    server.entry) is imported: the same code reading process.env works on every target;
-// 3. `app.fetch(request, env, ctx)` answers.
+// 3. `app.fetch(request, env, ctx)` answers (the request without its Origin header).
 //
-// Standard Web APIs only: this module and gate.mjs import nothing from node:*.
+// Standard Web APIs only: this module, gate.mjs and oauth.mjs import nothing from node:*.
 // MCP_DEPLOY_CONFIG is replaced at build time by a string of the runtime config's JSON (path,
-// health_path, auth {mode, token_env}, secrets): no environment config, no secret values.
+// health_path, auth {mode, token_env, ...}, secrets): no environment config, no secret values.
+// `mcp-deploy:oauth` is oauth.mjs in an oauth bundle, no-oauth.mjs in any other.
 
-import { makeGate, pathOf } from "./gate.mjs";
+import { makeOAuth } from "mcp-deploy:oauth";
+import { makeGate, pathOf, publicBase } from "./gate.mjs";
 
 const CONFIG = JSON.parse(MCP_DEPLOY_CONFIG);
 const ENV_NAMES_BINDING = "MCP_DEPLOY_ENV_NAMES";
+const PUBLIC_URL_BINDING = "MCP_DEPLOY_PUBLIC_URL";
+const OAUTH = makeOAuth?.(CONFIG.auth, CONFIG.path) ?? null; // one per isolate
 
 const gates = new WeakMap();
 let loading = null;
@@ -40,14 +49,18 @@ function misconfigured(env) {
 
 /** The gate for these bindings (a Response when it cannot be made: misconfigured). */
 function gateFor(env) {
-  let gate = gates.get(env);
+  const key = env ?? gates;
+  let gate = gates.get(key);
   if (gate === undefined) {
     try {
-      gate = makeGate({ ...CONFIG.auth, health_path: CONFIG.health_path }, env);
+      gate = makeGate(CONFIG.auth, env, {
+        health_path: CONFIG.health_path,
+        oauth: OAUTH,
+      });
     } catch {
       return misconfigured(env);
     }
-    gates.set(env, gate);
+    gates.set(key, gate);
   }
   return gate;
 }
@@ -89,8 +102,10 @@ export default {
     if (!health) {
       const gate = gateFor(env);
       if (gate instanceof Response) return gate;
-      const refused = gate(request);
-      if (refused !== null) return refused;
+      const configured = env == null ? undefined : env[PUBLIC_URL_BINDING];
+      const passed = await gate(request, publicBase(configured, request.url));
+      if (passed instanceof Response) return passed;
+      request = passed;
     }
     loading ??= loadApp(env);
     const app = await loading;
