@@ -85,6 +85,7 @@ def smoke(
         if not token:
             raise input_error("--token-env", f"environment variable {token_env} is empty or unset")
     log_tail = ""
+    oauth_without_token = False
     host: str | None = None
     sdk_of: Callable[[], Mapping[str, str]] | None = None
     if target is not None:
@@ -98,24 +99,33 @@ def smoke(
             sdk_of = gate.sdk_reader(loaded, deployed.artifact_digest)
         if token_env is None:
             token = gate.environment_token(loaded, env_name)
+            oauth_without_token = token is None and loaded.spec.auth.mode == "oauth"
         settings = loaded.spec.smoke
         tool = tool or settings.tool
         arguments = arguments if arguments_json is not None else settings.arguments
         expect = expect if expect is not None else settings.expect
         timeout = timeout or settings.timeout
     assert url is not None
-    result = run_smoke(
-        url,
-        token=token,
-        tool=tool,
-        arguments=arguments,
-        expect=expect,
-        timeout=timeout or 30.0,
-        host=host,
-        sdk_of=sdk_of,
-    )
+    if oauth_without_token:
+        from orchestrator.deploy.gate import oauth_challenge_smoke
+
+        result = oauth_challenge_smoke(url, timeout=timeout or 30.0)
+    else:
+        result = run_smoke(
+            url,
+            token=token,
+            tool=tool,
+            arguments=arguments,
+            expect=expect,
+            timeout=timeout or 30.0,
+            host=host,
+            sdk_of=sdk_of,
+        )
     if as_json:
         emit_json(result.to_dict())
+    elif result.ok and oauth_without_token:
+        click.echo(f"ok: {url} (OAuth challenge and metadata)")
+        click.echo(f"  note: {result.hint}")
     elif result.ok:
         click.echo(f"ok: {url} ({result.server}; {len(result.tools)} tools)")
         click.echo("  " + smoke_timings(result, tool))
