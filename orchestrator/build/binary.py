@@ -5,10 +5,11 @@ includes explicitly. Shared by the Lambda and Cloud Run packagers.
 Layout (relative to the task root or the image's app directory):
 - the launcher (`bootstrap` in a Lambda zip, `mcp-deploy-launch` in an image): a static Go
   program of ours (`targets/shim/launcher`) that reads the secrets (Lambda), starts the
-  server with `PORT`, applies the auth gate and proxies requests to it;
+  server with `PORT`, applies the gate (Origin check, then bearer or OAuth access tokens, and
+  the Protected Resource Metadata in oauth mode) and proxies requests to it as loopback ones;
 - `bin/<name of server.binary>`: the server, as built;
-- `mcp_deploy_runtime.json`: binary, MCP path, health path, auth mode (no environment
-  config, no secret values);
+- `mcp_deploy_runtime.json`: binary, MCP path, health path, the gate's `auth` object
+  (`orchestrator.build.auth_config`; no environment config, no secret values);
 - the files `server.include` selects, when the spec sets it (a binary's source tree is not
   shipped by default: it is the executable that runs).
 
@@ -28,6 +29,7 @@ from typing import Any
 
 from orchestrator.build.app import RUNTIME_CONFIG_NAME
 from orchestrator.build.archive import Entry
+from orchestrator.build.auth_config import runtime_auth
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.elf import Executable, inspect_executable
 from orchestrator.build.launcher import launcher_binary
@@ -135,7 +137,7 @@ def runtime_config(context: BuildContext, server_path: str) -> bytes:
         "binary": server_path,
         "path": spec.server.path,
         "health_path": spec.server.health_path,
-        "auth": {"mode": spec.auth.mode, "token_env": spec.auth.token_secret},
+        "auth": runtime_auth(spec),
         "secrets": sorted(spec.secrets),
     }
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()

@@ -31,13 +31,18 @@ from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials as BotoCredentials  # type: ignore[import-untyped]
 
+from orchestrator.build import launcher as launcher_build
 from orchestrator.build.launcher import (
     EXECUTABLE_NAME,
+    LAUNCHER_DIR,
     build_launcher,
+    download_modules,
+    go_environment,
     go_toolchain,
     launcher_binary,
     launcher_sources,
 )
+from orchestrator.errors import OperationError
 from targets.aws_lambda.secrets_local import Credentials, SecretsManagerStub, secret_arn
 from targets.base import host_architecture
 from targets.shim.mcp_deploy_gate import REFUSALS
@@ -104,6 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             "forwarded_host": self.headers.get("X-Forwarded-Host"),
             "forwarded_proto": self.headers.get("X-Forwarded-Proto"),
             "forwarded_for": self.headers.get("X-Forwarded-For"),
+            "origin": self.headers.get("Origin"),
+            "authorization": self.headers.get("Authorization"),
             "pid": os.getpid(),
             "ppid": os.getppid(),
             "cwd": os.getcwd(),
@@ -296,7 +303,9 @@ def test_requests_reach_the_server_as_from_loopback(served: Launched) -> None:
         [
             ("Host", front),
             ("Authorization", f"Bearer {TOKEN}"),
+            ("Origin", f"https://{front}"),  # its own: checked by the gate, then removed
             ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "spoofed.example"),  # replaced by the public host
             ("X-Forwarded-For", "203.0.113.7"),
         ],
         method="POST",
@@ -310,6 +319,7 @@ def test_requests_reach_the_server_as_from_loopback(served: Launched) -> None:
     assert echo["forwarded_host"] == front
     assert echo["forwarded_proto"] == "https"
     assert echo["forwarded_for"] == "203.0.113.7, 127.0.0.1"
+    assert echo["origin"] is None
     assert echo["path"] == "/mcp?x=1"
     assert echo["body"] == hashlib.sha256(payload).hexdigest()
     assert echo["cwd"] == str(served.directory)
@@ -601,6 +611,61 @@ def test_the_build_is_reproducible(launcher: Path, tmp_path: Path) -> None:
     )
     print(f"cold build: {time.monotonic() - started:.1f}s, {again.stat().st_size} bytes")
     assert again.read_bytes() == launcher.read_bytes()
+
+
+def test_the_launchers_go_tests_pass() -> None:
+    """`go test` of the launcher (its unit tests: gate, OAuth with keys made there and an
+    issuer on loopback, SigV4 vectors, the stdio bridge), with the modules and environment
+    its build uses."""
+    go, _ = go_toolchain()
+    arch = host_architecture()
+    gomodcache = launcher_build._gomodcache(go, arch)
+    download_modules(go, LAUNCHER_DIR, arch, gomodcache=gomodcache)
+    env = go_environment(arch, gomodcache=gomodcache)
+    env["GOFLAGS"] += " -count=1"
+    finished = subprocess.run(
+        [go, "test", "./..."],
+        cwd=LAUNCHER_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-3000:]
+    assert re.search(r"^ok\s+mcp-deploy.dev/launcher", finished.stdout, re.MULTILINE)
+
+
+def test_modules_come_from_the_module_cache_without_a_network(
+    launcher: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the modules are in the module cache, a cold build needs no proxy (one that
+    refuses every connection here); with an empty module cache the same build fails, naming
+    the modules and GOPROXY."""
+    go, _ = go_toolchain()
+    arch = host_architecture()
+    monkeypatch.setenv("GOPROXY", f"http://127.0.0.1:{free_port()}")
+    built = build_launcher(
+        go,
+        launcher_sources(),
+        arch,
+        tmp_path / "offline",
+        gomodcache=launcher_build._gomodcache(go, arch),
+    )
+    assert built.read_bytes() == launcher.read_bytes()
+    with pytest.raises(OperationError) as raised:
+        build_launcher(
+            go,
+            launcher_sources(),
+            arch,
+            tmp_path / "empty",
+            gomodcache=str(tmp_path / "no-modules"),
+        )
+    error = raised.value
+    assert "could not download the Go modules of mcp-deploy's launcher" in error.message
+    assert error.hint is not None and "GOPROXY" in error.hint and "golang-jwt" in error.hint
+    assert error.detail is not None and "connection refused" in error.detail
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "arm64"])

@@ -314,12 +314,16 @@ def test_http_refusals_start_no_child(raw: Launched) -> None:
     status, _, large = post(raw, b" " * (MAX_BODY + 1))
     assert status == 413 and large["error"]["code"] == -32600
     assert starts(raw) == 0  # nothing above needed the server
-    # What passes the checks is served: a loose Accept, a charset, our own Origin, a body
-    # of exactly the limit.
+    # What passes the checks is served: a loose Accept, a charset, our own Origin (the
+    # public base URL: https:// + Host, or X-Forwarded-Proto's scheme, as on Cloud Run), a
+    # body of exactly the limit.
     loose = [AUTH, ("Content-Type", "application/json; charset=utf-8"), ("Accept", "*/*")]
     assert post(raw, tool(1, "pid"), loose)[0] == 200
-    own = [*JSON_HEADERS, ("Origin", f"http://127.0.0.1:{raw.port}")]
+    own = [*JSON_HEADERS, ("Origin", f"https://127.0.0.1:{raw.port}")]
     assert post(raw, tool(2, "pid"), own)[0] == 200
+    forwarded = [("Origin", f"http://127.0.0.1:{raw.port}"), ("X-Forwarded-Proto", "http")]
+    assert post(raw, tool(2, "pid"), [*JSON_HEADERS, *forwarded])[0] == 200
+    assert post(raw, tool(2, "pid"), [*JSON_HEADERS, forwarded[0]])[0] == 403
     padded = json.dumps(tool(3, "pid")).encode()
     assert post(raw, padded + b" " * (MAX_BODY - len(padded)))[0] == 200
     assert starts(raw) == 1

@@ -57,7 +57,7 @@ def test_the_sources_are_the_files_that_reach_the_executable() -> None:
     assert names == sorted(names)
     assert "go.mod" in names and "main.go" in names
     assert not any(name.endswith("_test.go") for name in names)
-    assert all(name == "go.mod" or name.endswith(".go") for name in names)
+    assert all(name in ("go.mod", "go.sum") or name.endswith(".go") for name in names)
 
 
 def test_the_sources_hash_is_stable_and_follows_the_sources(sources_copy: Path) -> None:

@@ -13,10 +13,19 @@ import (
 	"strings"
 )
 
-// authConfig is the "auth" object of the runtime config.
+// authConfig is the "auth" object of the runtime config (orchestrator/build/auth_config.py).
+// The oauth keys are read in mode "oauth" only; allowed_origins in every mode.
 type authConfig struct {
-	Mode     string `json:"mode"`
-	TokenEnv string `json:"token_env"`
+	Mode           string   `json:"mode"`
+	TokenEnv       string   `json:"token_env"`
+	Issuer         string   `json:"issuer"`
+	Audience       *string  `json:"audience"`
+	Scopes         []string `json:"scopes"`
+	Algorithms     []string `json:"algorithms"`
+	JWKSURI        *string  `json:"jwks_uri"`
+	AudienceClaim  string   `json:"audience_claim"`
+	ScopeClaim     string   `json:"scope_claim"`
+	AllowedOrigins []string `json:"allowed_origins"`
 }
 
 // runtimeConfig is what the launcher reads from mcp_deploy_runtime.json (written at build
@@ -90,8 +99,17 @@ func parseConfig(data []byte) (*runtimeConfig, error) {
 			return nil, errors.New(`auth mode "bearer" needs "auth.token_env"`)
 		}
 	case "iam", "none":
+	case "oauth":
+		if err := checkOAuthConfig(config.Auth); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf(`"auth.mode" must be "bearer", "iam" or "none", not %q`, config.Auth.Mode)
+		return nil, fmt.Errorf(`"auth.mode" must be "bearer", "iam", "none" or "oauth", not %q`, config.Auth.Mode)
+	}
+	for _, origin := range config.Auth.AllowedOrigins {
+		if origin == "" {
+			return nil, errors.New(`"auth.allowed_origins" holds an empty string`)
+		}
 	}
 	return &config, nil
 }

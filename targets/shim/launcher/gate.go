@@ -24,28 +24,47 @@ var refusals = map[int]struct {
 	},
 }
 
-// gate decides who may call the server, per the spec's auth mode (see the package doc).
+// gate decides who may call the server, per the spec's auth mode (see the package doc), and
+// checks the Origin of every request (any mode).
 type gate struct {
 	mode       string
 	healthPath *string
 	token      []byte
+	front      *front
+	oauth      *oauthGate // mode "oauth" only
 }
 
-// newGate reads the token (bearer mode) from env[tokenEnv]. An empty or missing token, or
-// one with a comma (no bearer token has one, RFC 6750), is an error: fail closed. The
-// error names the variable, never its value.
-func newGate(mode, tokenEnv string, healthPath *string, env map[string]string) (*gate, error) {
-	g := &gate{mode: mode, healthPath: healthPath}
-	if mode != "bearer" {
-		return g, nil
+// newGate builds the gate of auth for a server whose MCP path is mcpPath. The bearer token
+// (mode "bearer") is env[auth.token_env]: an empty or missing token, or one with a comma (no
+// bearer token has one, RFC 6750), is an error: fail closed. The error names the variable,
+// never its value. publicURL is MCP_DEPLOY_PUBLIC_URL ("" when unset); onLambda says the
+// launcher runs behind the Lambda Web Adapter.
+func newGate(auth *authConfig, mcpPath string, healthPath *string, env map[string]string,
+	publicURL string, onLambda bool) (*gate, error) {
+	f, err := newFront(publicURL, onLambda, auth.AllowedOrigins)
+	if err != nil {
+		return nil, err
 	}
-	g.token = []byte(env[tokenEnv])
-	if len(g.token) == 0 {
-		return nil, fmt.Errorf("auth.mode is 'bearer' but the token secret %s is empty or not set", tokenEnv)
-	}
-	if strings.Contains(env[tokenEnv], ",") {
-		return nil, errors.New("the token secret " + tokenEnv + " contains a comma, which a " +
-			"bearer token cannot (RFC 6750): choose one of letters, digits and -._~+/=")
+	g := &gate{mode: auth.Mode, healthPath: healthPath, front: f}
+	switch auth.Mode {
+	case "oauth":
+		if err := checkOAuthConfig(auth); err != nil {
+			return nil, err
+		}
+		if mcpPath == "" {
+			mcpPath = "/mcp"
+		}
+		g.oauth = newOAuthGate(auth, mcpPath)
+	case "bearer":
+		tokenEnv := auth.TokenEnv
+		g.token = []byte(env[tokenEnv])
+		if len(g.token) == 0 {
+			return nil, fmt.Errorf("auth.mode is 'bearer' but the token secret %s is empty or not set", tokenEnv)
+		}
+		if strings.Contains(env[tokenEnv], ",") {
+			return nil, errors.New("the token secret " + tokenEnv + " contains a comma, which a " +
+				"bearer token cannot (RFC 6750): choose one of letters, digits and -._~+/=")
+		}
 	}
 	return g, nil
 }
@@ -77,18 +96,33 @@ func (g *gate) judge(path string, authorization []string) int {
 	return http.StatusUnauthorized
 }
 
-// wrap applies the gate in front of next: refused requests get the gate's JSON answer.
+// wrap applies the gate in front of next, in the contract's order: the health path is always
+// open; in mode "oauth" the metadata URLs are answered here; a foreign Origin is refused
+// (403); then the auth mode decides. A request let through reaches next as a loopback one
+// (presentAsLoopback).
 func (g *gate) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		status := g.judge(r.URL.Path, r.Header.Values("Authorization"))
-		if status == http.StatusOK {
-			next.ServeHTTP(w, r)
-			return
+		base := g.front.base(r)
+		if g.healthPath == nil || r.URL.Path != *g.healthPath {
+			if g.oauth != nil && g.oauth.isMetadataPath(r.URL.Path) {
+				g.oauth.serveMetadata(w, r, base)
+				return
+			}
+			if !g.front.originAllowed(r.Header.Values("Origin"), base) {
+				writeRefusal(w, http.StatusForbidden, "", forbiddenOriginBody)
+				return
+			}
+			if g.oauth != nil {
+				if !g.oauth.authorize(w, r, base) {
+					return
+				}
+			} else if status := g.judge(r.URL.Path, r.Header.Values("Authorization")); status != http.StatusOK {
+				refusal := refusals[status]
+				writeRefusal(w, status, refusal.challenge, refusal.body)
+				return
+			}
 		}
-		refusal := refusals[status]
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Www-Authenticate", refusal.challenge)
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(refusal.body))
+		presentAsLoopback(r)
+		next.ServeHTTP(w, r)
 	})
 }

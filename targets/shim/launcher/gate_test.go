@@ -12,7 +12,8 @@ const testToken = "gate-token-0123456789abcdef"
 func bearerGate(t *testing.T) *gate {
 	t.Helper()
 	health := "/health"
-	g, err := newGate("bearer", "MCP_AUTH_TOKEN", &health, map[string]string{"MCP_AUTH_TOKEN": testToken})
+	g, err := newGate(&authConfig{Mode: "bearer", TokenEnv: "MCP_AUTH_TOKEN"}, "/mcp", &health,
+		map[string]string{"MCP_AUTH_TOKEN": testToken}, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestHealthPathIsOpenAndOtherModesLetEverythingThrough(t *testing.T) {
 		t.Errorf("only the health path itself is open: %d", got)
 	}
 	for _, mode := range []string{"iam", "none"} {
-		open, err := newGate(mode, "MCP_AUTH_TOKEN", nil, map[string]string{})
+		open, err := newGate(&authConfig{Mode: mode, TokenEnv: "MCP_AUTH_TOKEN"}, "/mcp", nil, map[string]string{}, "", false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestHealthPathIsOpenAndOtherModesLetEverythingThrough(t *testing.T) {
 
 func TestBearerModeFailsClosed(t *testing.T) {
 	for _, env := range []map[string]string{{}, {"MCP_AUTH_TOKEN": ""}, {"MCP_AUTH_TOKEN": "a,b"}} {
-		_, err := newGate("bearer", "MCP_AUTH_TOKEN", nil, env)
+		_, err := newGate(&authConfig{Mode: "bearer", TokenEnv: "MCP_AUTH_TOKEN"}, "/mcp", nil, env, "", false)
 		if err == nil {
 			t.Fatalf("no error for %v", env)
 		}

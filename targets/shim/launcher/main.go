@@ -5,14 +5,18 @@
 // there is no Python. It is
 // /var/task/bootstrap in a Lambda zip (runtime provided.al2023, behind AWS's Lambda Web
 // Adapter) and /app/mcp-deploy-launch in a Cloud Run image (from scratch, uid 65532,
-// read-only root filesystem). Standard library only; built static (CGO_ENABLED=0).
+// read-only root filesystem). Standard library plus two pinned modules (go.sum):
+// github.com/golang-jwt/jwt/v5 (JWT parsing and signature checks of mode "oauth") and
+// golang.org/x/crypto/x509roots/fallback (root certificates where the system has none);
+// built static (CGO_ENABLED=0).
 //
 // Contract:
 //
 //  1. Configuration: mcp_deploy_runtime.json in the directory of the launcher's own
 //     executable (symlinks resolved). Keys: "binary" (the server executable, relative to that
 //     directory), "path" (the MCP path, for the start-up line), "health_path" (string or
-//     null), "auth" {"mode": "bearer"|"iam"|"none", "token_env": NAME}, "secrets" (names,
+//     null), "auth" {"mode": "bearer"|"iam"|"none"|"oauth", "token_env": NAME, the oauth
+//     keys, "allowed_origins"} (orchestrator/build/auth_config.py), "secrets" (names,
 //     informational); for the stdio mode "transport": "stdio", "command" (argv, non-empty)
 //     and optionally "request_timeout" (seconds, default 60) instead of "binary". Unknown
 //     keys are ignored. A missing or invalid file: a stderr line naming the file, exit 1.
@@ -30,13 +34,32 @@
 //     type and message, exit 1. MCP_DEPLOY_SECRET_ARNS and MCP_DEPLOY_SECRETS_STDIN are not
 //     passed on to the server. Secret values are never written anywhere but the server's
 //     environment.
-//  4. Auth gate, as targets/shim/mcp_deploy_gate.py's BearerGate: mode "bearer" lets a
-//     request through only with exactly one Authorization header "Bearer <token>" whose
-//     token equals the environment variable token_env (constant-time comparison); more than
-//     one Authorization header, or a value with a comma, is 400; anything else is 401 (same
-//     headers and JSON bodies as the gate's REFUSALS). The health path is always open;
-//     modes "iam" and "none" let everything through. In bearer mode an empty or missing
-//     token, or one with a comma, is a start-up error (stderr, exit 1: fail closed).
+//  4. Gate (gate.go, origin.go, oauth.go, jwks.go; the contract every runtime's gate keeps,
+//     docs/auth.md), in this order. The public base URL of a request is
+//     MCP_DEPLOY_PUBLIC_URL when set (its scheme://host[:port]; not an http(s) URL: a
+//     start-up error), else on Lambda https:// + Host (the Web Adapter forwards the Function URL's
+//     Host), else (Cloud Run) X-Forwarded-Proto (http/https, default https) :// Host.
+//     a. The health path is always open.
+//     b. Mode "oauth": GET/HEAD /.well-known/oauth-protected-resource and the same + the MCP
+//     path answer the Protected Resource Metadata (resource, authorization_servers,
+//     bearer_methods_supported, scopes_supported), CORS-open; OPTIONS 204; else 405.
+//     c. Every mode: an Origin header that is neither the base URL's origin nor one of
+//     auth.allowed_origins (case-insensitive) is refused 403 with a JSON-RPC error.
+//     d. Mode "bearer" (as targets/shim/mcp_deploy_gate.py's BearerGate): exactly one
+//     Authorization header "Bearer <token>" whose token equals the environment variable
+//     token_env (constant-time); more than one Authorization header, or a value with a
+//     comma, is 400; anything else 401 (the gate's REFUSALS). An empty or missing token, or
+//     one with a comma, is a start-up error (fail closed). Modes "iam" and "none" let
+//     everything through. Mode "oauth": 400 as bearer's; no bearer token: 401 with
+//     WWW-Authenticate: Bearer resource_metadata="...", scope="..."; a token that is not a
+//     JWT signed (alg in auth.algorithms, never none/HMAC) by the issuer's key for its kid,
+//     with iss, audience (aud, or client_id), exp (required) and nbf right, no leeway: 401
+//     error="invalid_token"; valid but without every required scope: 403
+//     error="insufficient_scope"; the issuer's keys cannot be fetched: 503. The JWKS
+//     (auth.jwks_uri, else discovered from the issuer's OpenID or RFC 8414 metadata) is
+//     cached 10 minutes and fetched again for an unknown kid at most every 5 s; 5 s timeout.
+//     e. Let through: Origin removed, X-Forwarded-Host the request's Host, X-Forwarded-Proto
+//     the inbound one (http/https) or https, Authorization unchanged.
 //  5. The server is started as a child: argv just the path of "binary" (relative to the
 //     launcher's directory), or "command" (its program relative to that directory when it
 //     holds a slash, else found on PATH: e.g. ["node", "dist/index.js"]), cwd the launcher's
@@ -50,9 +73,9 @@
 //     $MCP_DEPLOY_HOST, else 127.0.0.1 when AWS_LAMBDA_RUNTIME_API is set (Lambda: the
 //     adapter is local), else 0.0.0.0 (Cloud Run). Requests the gate lets through are
 //     reverse-proxied to http://127.0.0.1:<port> (the server sees Host 127.0.0.1:<port>,
-//     the original host in X-Forwarded-Host, the client chain in X-Forwarded-For; an inbound
-//     X-Forwarded-Proto of http/https from the platform's front door is kept, otherwise it
-//     is "http"). Bodies stream both ways; responses are flushed as they come (SSE).
+//     the original host and scheme in X-Forwarded-Host and X-Forwarded-Proto, no Origin,
+//     the client chain in X-Forwarded-For). Bodies stream both ways; responses are flushed as
+//     they come (SSE).
 //     On Lambda (AWS_LAMBDA_RUNTIME_API set) a GET on the MCP path is answered 405 (Allow:
 //     POST, DELETE) as the Python and Node Lambda shims answer it: the Web Adapter buffers
 //     each response, so an SSE stream would hold the invocation until its timeout.
@@ -94,12 +117,12 @@
 //     request in flight; the next request starts a new child; a request that could not be
 //     written to a dead child is retried once on a new one. No answer within
 //     request_timeout: -32001, and notifications/cancelled to the child, which keeps
-//     running. HTTP refusals: 400 (-32700 parse error, -32600 invalid request, -32022 an
-//     MCP-Protocol-Version it does not speak, with data.supported), 403 an Origin whose host
-//     is not the Host (or X-Forwarded-Host), 404 another path, 405 (Allow: POST) any method
-//     but POST, 406 an Accept header without application/json (or application/*, */*), 413
-//     a body over 16 MiB, 415 a Content-Type other than application/json. The health path
-//     answers 200 {"status": "ok"}.
+//     running. HTTP refusals (after the gate's, point 4): 400 (-32700 parse error, -32600
+//     invalid request, -32022 an MCP-Protocol-Version it does not speak, with
+//     data.supported), 404 another path, 405 (Allow: POST) any method but POST, 406 an
+//     Accept header without application/json (or application/*, */*), 413 a body over
+//     16 MiB, 415 a Content-Type other than application/json. The health path answers 200
+//     {"status": "ok"}.
 //     - SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to 4 s), then stop
 //     the child: close its stdin, SIGTERM (its process group) after 2 s, SIGKILL after 2 s
 //     more. Exit 0 when there was no running child or it ended cleanly (as in 7), 1 when it
@@ -153,7 +176,8 @@ func run() int {
 	delete(env, secretArnsVariable)
 	delete(env, secretsStdinVariable)
 
-	gate, err := newGate(config.Auth.Mode, config.Auth.TokenEnv, config.HealthPath, env)
+	onLambda := env["AWS_LAMBDA_RUNTIME_API"] != ""
+	gate, err := newGate(config.Auth, config.Path, config.HealthPath, env, env[publicURLVariable], onLambda)
 	if err != nil {
 		logf("%v", err)
 		return 1

@@ -14,11 +14,11 @@ import (
 )
 
 // newProxy forwards requests to the server on 127.0.0.1:port. The server sees
-// Host 127.0.0.1:<port> (so an SDK's DNS-rebinding check passes without being disabled) and
-// the original host in X-Forwarded-Host; X-Forwarded-For continues the inbound chain; an
-// inbound X-Forwarded-Proto of "http"/"https" (set by the platform's front door) is kept,
-// else it is "http". Request and response bodies stream; responses are flushed as they
-// come (FlushInterval -1), so server-sent events reach the client at once.
+// Host 127.0.0.1:<port> (so an SDK's DNS-rebinding check passes without being disabled), the
+// original host and scheme in X-Forwarded-Host and X-Forwarded-Proto (as the gate set them,
+// presentAsLoopback), no Origin (the gate checked and removed it); X-Forwarded-For continues
+// the inbound chain. Request and response bodies stream; responses are flushed as they come
+// (FlushInterval -1), so server-sent events reach the client at once.
 func newProxy(port int) *httputil.ReverseProxy {
 	target := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	transport := &http.Transport{
@@ -31,12 +31,16 @@ func newProxy(port int) *httputil.ReverseProxy {
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			proto := r.In.Header.Get("X-Forwarded-Proto")
+			proto := forwardedProto(r.In.Header)
+			host := r.In.Header.Get("X-Forwarded-Host")
 			r.Out.Header["X-Forwarded-For"] = r.In.Header["X-Forwarded-For"]
 			r.SetURL(target)
 			r.SetXForwarded()
-			if proto == "http" || proto == "https" {
+			if proto != "" {
 				r.Out.Header.Set("X-Forwarded-Proto", proto)
+			}
+			if host != "" {
+				r.Out.Header.Set("X-Forwarded-Host", host)
 			}
 		},
 		Transport:     transport,

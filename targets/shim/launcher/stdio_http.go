@@ -50,7 +50,7 @@ func (h *stdioHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusMethodNotAllowed, refusal, map[string]string{"Allow": "POST"})
 		return
 	}
-	if refused := checkHeaders(r.Host, r.Header); refused != nil {
+	if refused := checkHeaders(r.Header); refused != nil {
 		respond(w, refused.status, refused.payload, refused.headers)
 		return
 	}
@@ -67,24 +67,10 @@ func (h *stdioHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	respond(w, status, payload, nil)
 }
 
-// checkHeaders is the refusal of a POST whose headers are not acceptable, or nil: an Origin
-// that is not the Host (403), a content type other than JSON (415), an Accept header without
-// JSON (406), an MCP-Protocol-Version this bridge does not speak (400, -32022).
-func checkHeaders(host string, header http.Header) *httpRefusal {
-	if origin := header.Values("Origin"); len(origin) > 0 && origin[0] != "null" {
-		hosts := map[string]bool{}
-		for _, name := range append([]string{host}, header.Values("X-Forwarded-Host")...) {
-			hosts[strings.ToLower(strings.TrimSpace(name))] = true
-		}
-		originHost := origin[0]
-		if _, after, found := strings.Cut(originHost, "://"); found {
-			originHost = after
-		}
-		if !hosts[strings.ToLower(strings.TrimRight(originHost, "/"))] {
-			return &httpRefusal{http.StatusForbidden,
-				rpcError(nil, codeInvalidRequest, "Forbidden: the Origin does not match the Host", nil), nil}
-		}
-	}
+// checkHeaders is the refusal of a POST whose headers are not acceptable, or nil: a content
+// type other than JSON (415), an Accept header without JSON (406), an MCP-Protocol-Version
+// this bridge does not speak (400, -32022). The Origin was checked, and removed, by the gate.
+func checkHeaders(header http.Header) *httpRefusal {
 	if !hasMediaType(strings.Join(header.Values("Content-Type"), ","), "application/json") {
 		return &httpRefusal{http.StatusUnsupportedMediaType,
 			rpcError(nil, codeInvalidRequest, "Unsupported Media Type: send application/json", nil), nil}
