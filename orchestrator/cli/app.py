@@ -24,6 +24,7 @@ from orchestrator.cli.release_commands import history, promote, rollback
 from orchestrator.cli.render import emit_input_error, emit_internal_error, emit_operation_error
 from orchestrator.cli.smoke_command import smoke
 from orchestrator.cli.spec_commands import config, init, schema, validate
+from orchestrator.cli.verify_command import verify
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
@@ -50,7 +51,7 @@ def cli(spec: Path | None) -> None:
 
 
 COMMANDS = (init, validate, schema, config, build, plan, deploy, promote, rollback, history, matrix)
-for command in (*COMMANDS, run_command, status, logs, destroy, smoke):
+for command in (*COMMANDS, run_command, status, logs, destroy, smoke, verify):
     cli.add_command(command)
 
 _GROUP_FLAGS = ("-h", "--help", "--version")

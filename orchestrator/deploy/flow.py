@@ -95,7 +95,7 @@ def request_for(
         config=dict(resolved.config),
         secrets={name: str(ref) for name, ref in resolved.secrets.items()},
         options=resolved.options.model_dump(mode="json"),
-        auth=resolved.auth.model_dump(mode="json"),
+        auth=resolved.auth.request_view(),
         smoke=spec.smoke.model_dump(mode="json"),
         promoted_from=promoted_from,
         runtime=spec.server.runtime,
@@ -178,7 +178,8 @@ def deploy(
     rollback: bool = True,
 ) -> Outcome:
     """Deploy (see the module docstring); raises `OperationError` when the deploy fails,
-    `RolledBack`/`GateFailed` when it fails its smoke test (`rollback` False: left running)."""
+    `RolledBack`/`GateFailed` when it fails its smoke test, or `verify` when the spec makes it
+    part of the gate (`[smoke] verify = true`; `rollback` False: left running)."""
     engine = environment_engine(loaded, environment, port=port)
     request = _prepare(loaded, engine, environment, target, overrides, progress)
     for warning in guard_warnings(loaded, request):
@@ -186,6 +187,10 @@ def deploy(
     paths = ProjectPaths(loaded.root)
     what = f"{request.server} in '{environment}' on {request.target}"
     with deployment_lock(paths.lock_file(environment, request.target), what, progress):
+        if request.smoke.get("verify"):  # [smoke] verify = true: verify joins the gate
+            from orchestrator.verify.gate import release_verified
+
+            return release_verified(loaded, engine, request, progress, rollback=rollback)
         return release(loaded, engine, request, progress, rollback=rollback)
 
 
