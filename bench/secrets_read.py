@@ -29,7 +29,7 @@ client, and moto's server against the Lambda emulation's Secrets Manager stand-i
    session token), next to what AWS documents; and whether another local process can read the
    values (moto's /moto-api/data.json).
 
-Usage: .venv/bin/python bench/secrets.py [--rounds N] [--calls N]
+Usage: .venv/bin/python bench/secrets_read.py [--rounds N] [--calls N]
 Writes bench/results/secrets.md and .json.
 """
 
@@ -519,7 +519,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         "# Secrets at a Lambda cold start: boto3 vs mcp-deploy's client; moto vs the stand-in",
         "",
-        f"Measured {r['measured_at']} by `bench/secrets.py` on {r['machine']}, Python "
+        f"Measured {r['measured_at']} by `bench/secrets_read.py` on {r['machine']}, Python "
         f"{r['python']}, boto3 {v['boto3']} (botocore {v['botocore']}), moto {v['moto']}: "
         f"{r['rounds']} rounds of cold reads, {r['calls']} warm calls per peer; run time "
         f"{r['seconds']} s; 1-minute load average {r['load_average'][0]} at the start, "
