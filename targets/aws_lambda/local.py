@@ -14,6 +14,14 @@ the cloud: the adapter and the launcher meet on a free loopback port chosen per 
 (`AWS_LWA_PORT`), not on the adapter's default 8080, which two local deployments would both
 want. A variable the user configures (`AWS_LWA_PORT` too) wins.
 
+Where else this emulation differs from the cloud: the function (every runtime: Python, binary,
+Node) gets `MCP_DEPLOY_PUBLIC_URL=http://127.0.0.1:<port>`, the loopback URL the client uses,
+because the front door presents the Function URL's domain (`function_url_host`) and the
+gate's public base URL — the audience of oauth tokens, the resource in the Protected Resource
+Metadata, the Origin allowed without listing it — must be the URL the client actually called.
+In the cloud it is unset and the gate takes `https://` + the Function URL's domain. A value
+the user configures wins here too (e.g. the URL of their own proxy in front of the emulation).
+
 The background supervisor is `python -m targets.aws_lambda.supervisor`. It reads its request — the
 function, the secret values, the port and the log path — as JSON on stdin (never from a file,
 an argument or an environment variable), answers `{"url": ...}` or `{"error": ...}` on stdout
@@ -60,6 +68,7 @@ EXEC_WRAPPER = "/opt/bootstrap"  # the Web Adapter layer's wrapper
 STOP_GRACE = 5.0
 # What the supervisor keeps of the CLI's environment (not the variables secrets come from).
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "XDG_CACHE_HOME", "MCP_DEPLOY_CACHE_DIR")
+PUBLIC_URL_VARIABLE = "MCP_DEPLOY_PUBLIC_URL"  # read by every gate (Python, Node, launcher)
 
 
 def problem(options: TargetOptions, runtime: str = "python") -> LocalProblem | None:
@@ -197,7 +206,15 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
     raise AssertionError("unreachable: the last attempt raises")
 
 
+def with_public_url(function: LambdaFunction, port: int) -> LambdaFunction:
+    """`function` with MCP_DEPLOY_PUBLIC_URL, the front door's loopback URL (see the module
+    docstring), unless the user configured it."""
+    variables = {PUBLIC_URL_VARIABLE: f"http://127.0.0.1:{port}", **function.variables}
+    return dataclasses.replace(function, variables=variables)
+
+
 def _start_supervisor(launch: LocalLaunch, function: LambdaFunction, port: int) -> LocalHandle:
+    function = with_public_url(function, port)
     python, _, tasks = _paths(function)  # the supervisor finds the Node runtime in the cache
     log = launch.state_dir / "lambda.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +277,8 @@ def _read_answer(stream: IO[bytes], timeout: float) -> dict[str, Any]:
 
 def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
     """Serve until KeyboardInterrupt; the function's log goes to stderr."""
-    function = function_of(launch)
+    port = launch.port or _free_port()
+    function = with_public_url(function_of(launch), port)
     python, node, tasks = _paths(function)
     emulator = LambdaEmulator(
         function,
@@ -269,7 +287,7 @@ def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
         runtime_node=node,
         task_cache=tasks,
         log=sys.stderr.buffer,
-        port=launch.port,
+        port=port,
     )
     emulator.start()
     try:

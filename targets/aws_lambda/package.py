@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.artifacts import Artifact
-from orchestrator.build.app import AppPart
+from orchestrator.build.app import AppPart, requirements_origin, shim_requirements
 from orchestrator.build.archive import Entry, SizeLimits, build_epoch, write_zip_within
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.vendor import find_requirements, vendor
@@ -35,8 +35,12 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
     spec = context.loaded.spec
     python = spec.server.python
     found = find_requirements(context.project_dir)
-    requirements = (*(found.lines if found else ()), *SHIM_REQUIREMENTS)
-    origin = str(found.origin) if found else "the Lambda shim"
+    requirements = (
+        *(found.lines if found else ()),
+        *SHIM_REQUIREMENTS,
+        *shim_requirements(context),
+    )
+    origin = requirements_origin(context, str(found.origin) if found else "the Lambda shim")
 
     context.progress(f"vendoring dependencies for {options.arch}, Python {python}")
     site, vendor_key = vendor(

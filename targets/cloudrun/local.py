@@ -15,6 +15,12 @@ Docker SDK under Cloud Run's container contract.
 - Secret values go to the container's entry shim over its stdin at start (it sets them as env
   vars before importing the server), because the engine writes a container's env vars to disk
   (`config.v2.json`). In the cloud, Cloud Run sets them from Secret Manager.
+- Unlike the cloud, the container (every runtime: Python, binary, Node) gets
+  `MCP_DEPLOY_PUBLIC_URL=http://127.0.0.1:<public port>`, the loopback URL the client uses:
+  the front door presents the run.app Host, and the gate's public base URL — the audience of
+  oauth tokens, the resource in the Protected Resource Metadata, the Origin allowed without
+  listing it — must be the URL the client actually called. In the cloud it is unset and the
+  gate takes `(X-Forwarded-Proto or https)://` + Host. A value the user configures wins.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ GRACE_SECONDS = 10  # Cloud Run sends SIGKILL 10 s after SIGTERM
 START_TIMEOUT = 60.0
 LABEL = "dev.mcp-deploy"
 SECRETS_STDIN_VARIABLE = "MCP_DEPLOY_SECRETS_STDIN"
+PUBLIC_URL_VARIABLE = "MCP_DEPLOY_PUBLIC_URL"  # read by every gate (Python, Node, launcher)
 
 
 def client() -> DockerClient:
@@ -102,7 +109,12 @@ def container_name(launch: LocalLaunch, suffix: str = "") -> str:
 
 
 def _create(
-    engine: DockerClient, launch: LocalLaunch, name: str, port: int, findable: bool = True
+    engine: DockerClient,
+    launch: LocalLaunch,
+    name: str,
+    port: int,
+    public_port: int,
+    findable: bool = True,
 ) -> Container:
     from docker.errors import NotFound
 
@@ -124,6 +136,7 @@ def _create(
         "K_REVISION": f"{service}-{launch.artifact.digest.removeprefix('sha256:')[:5]}",
         "K_CONFIGURATION": service,
         "MCP_DEPLOY_HOST": "127.0.0.1",
+        PUBLIC_URL_VARIABLE: f"http://127.0.0.1:{public_port}",
         **launch.variables,
     }
     if launch.secrets:
@@ -203,7 +216,7 @@ def start_background(launch: LocalLaunch) -> LocalHandle:
     port = launch.port or _free_port()
     internal = _free_port(other_than=port)
     host = host_of(launch)
-    container = _create(engine, launch, container_name(launch), internal)
+    container = _create(engine, launch, container_name(launch), internal, port)
     try:
         _start(engine, container, dict(launch.secrets))
         _wait_ready(container, internal)
@@ -232,7 +245,7 @@ def run_foreground(launch: LocalLaunch, ready: Callable[[str], None]) -> None:
     engine = client()
     port = launch.port or _free_port()
     internal = _free_port(other_than=port)
-    container = _create(engine, launch, container_name(launch, "-run"), internal, False)
+    container = _create(engine, launch, container_name(launch, "-run"), internal, port, False)
     door = FrontDoor(FrontDoorConfig(host_of(launch), internal, port))
     try:
         _start(engine, container, dict(launch.secrets))

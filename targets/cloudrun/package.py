@@ -20,7 +20,7 @@ from pathlib import Path
 
 from orchestrator import __version__
 from orchestrator.artifacts import Artifact
-from orchestrator.build.app import AppPart
+from orchestrator.build.app import AppPart, requirements_origin, shim_requirements
 from orchestrator.build.archive import Entry, Layer, build_epoch, write_tar_layer
 from orchestrator.build.context import BuildContext, InputsHash
 from orchestrator.build.provenance import source_labels
@@ -48,8 +48,12 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
     spec = context.loaded.spec
     chosen = prepare_base(context, options)
     found = find_requirements(context.project_dir)
-    requirements = (*(found.lines if found else ()), *SHIM_REQUIREMENTS)
-    origin = str(found.origin) if found else "the server shim"
+    requirements = (
+        *(found.lines if found else ()),
+        *SHIM_REQUIREMENTS,
+        *shim_requirements(context),
+    )
+    origin = requirements_origin(context, str(found.origin) if found else "the server shim")
 
     inputs = InputsHash("oci-image")
     inputs.add("mcp-deploy", __version__)

@@ -6,12 +6,14 @@
   arrives event by event (not buffered); stopping the process leaves nothing.
 - Through the CLI (`deploy --target cloudrun --env local`), for an artifact with the official
   SDK 2.x (mcp==2.3.0) and one with 1.x (mcp==1.26.0), each server keeping the SDK's default
-  DNS-rebinding protection (loopback hosts only): the deploy fails its smoke test with 421,
-  naming the run.app host, and the hint is the code for that SDK version; the same artifact
-  with the presented host allowed (a config value) passes, and its server saw the run.app Host
-  and https; it is found again without its state file. A failed deploy and `destroy` leave no
-  front door process and no container, and a front door ends when its container does.
-- Lambda's local deploy names its Function URL host the same way (the SDK read from the zip).
+  DNS-rebinding protection (loopback hosts only): the deploy passes, because the shim presents
+  each request to the app as a loopback one (Host 127.0.0.1:$PORT) with the run.app host in
+  X-Forwarded-Host and https in X-Forwarded-Proto; it is found again without its state file.
+  A server that allows only the run.app host is refused with 421 by its own check (the deploy
+  fails its smoke test). A failed deploy and `destroy` leave no front door process and no
+  container, and a front door ends when its container does.
+- Lambda's local deploy names its Function URL host the same way, and its shim presents
+  requests as loopback ones too.
 
 Needs `scripts/services start` (Docker engine, registry on 127.0.0.1:5000).
 """
@@ -287,37 +289,21 @@ def sdk_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
         cli(spec, "destroy", "--env", "local", "--target", "cloudrun")
 
 
-def test_421_names_the_run_app_host_with_the_sdks_hint_then_passes_when_allowed(
+def test_the_sdks_default_host_check_passes_and_sees_the_run_app_host_forwarded(
     sdk_project: tuple[Path, str, str],
 ) -> None:
     spec, server, requirement = sdk_project
     version = requirement.split("==")[1]
     host = presented_host(PROJECT, f"{server}-local", REGION)
 
-    refused = cli(spec, "deploy", "--target", "cloudrun", "--env", "local", "--json")
+    refused = cli(
+        spec, "deploy", "--target", "cloudrun", "--config", f"ALLOWED_HOSTS={host}", "--json"
+    )
     assert refused.returncode == 4, refused.stdout + refused.stderr  # failed its smoke test
-    answer = json.loads(refused.stdout)
-    assert "421" in answer["error"] and f"Host header {host}" in answer["error"], answer
-    hint = answer["hint"]
-    assert f'allowed_hosts=["{host}", "127.0.0.1:*", "localhost:*"]' in hint
-    if version.startswith("2."):
-        assert hint.startswith(f"mcp {version} takes transport_security in streamable_http_app")
-    else:
-        assert hint.startswith(f"mcp {version} takes transport_security in FastMCP(...)")
-        assert "from mcp.server.fastmcp import FastMCP" in hint
+    assert "421" in json.loads(refused.stdout)["error"]  # the app sees a loopback Host
     assert not containers(server) and not front_doors(spec.parent)  # nothing left
 
-    allowed = cli(
-        spec,
-        "deploy",
-        "--target",
-        "cloudrun",
-        "--env",
-        "local",
-        "--config",
-        f"ALLOWED_HOSTS={host},127.0.0.1:*",
-        "--json",
-    )
+    allowed = cli(spec, "deploy", "--target", "cloudrun", "--env", "local", "--json")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     record = json.loads(allowed.stdout)["record"]
     handle = handle_of(spec)
@@ -327,7 +313,8 @@ def test_421_names_the_run_app_host_with_the_sdks_hint_then_passes_when_allowed(
 
     seen = mcp_session(record["url"], [("seen", {})], token=TOKEN)["results"][0]
     seen = seen.get("result", seen)
-    assert seen["host"] == host
+    assert seen["host"] == f"127.0.0.1:{handle['upstream_port']}"  # the container's $PORT
+    assert seen["x-forwarded-host"] == host and "origin" not in seen
     assert seen["x-forwarded-proto"] == "https" and seen["scheme"] == "https"
     assert seen["x-forwarded-for"] == "127.0.0.1" and "proto=https" in seen["forwarded"]
 
@@ -350,9 +337,8 @@ def test_421_names_the_run_app_host_with_the_sdks_hint_then_passes_when_allowed(
 
 def test_a_removed_container_takes_its_front_door_along(tmp_path: Path) -> None:
     spec = project(tmp_path / "doorgone", "doorgone", "mcp==2.3.0")
-    host = presented_host(PROJECT, "doorgone-local", REGION)
     try:
-        done = cli(spec, "deploy", "--target", "cloudrun", "--config", f"ALLOWED_HOSTS={host}")
+        done = cli(spec, "deploy", "--target", "cloudrun")
         assert done.returncode == 0, done.stdout + done.stderr
         handle = handle_of(spec)
         assert handle is not None
@@ -365,24 +351,29 @@ def test_a_removed_container_takes_its_front_door_along(tmp_path: Path) -> None:
 
 
 def test_lambda_local_names_its_function_url_host_too(tmp_path: Path) -> None:
-    """The same 421 advice on Lambda: the Function URL host, the SDK read from the zip."""
+    """Lambda's shim presents requests as loopback ones too: the SDK's default check passes;
+    a server allowing only the Function URL host refuses them with 421."""
     from targets.aws_lambda.events import URL_ID
 
     spec = project(tmp_path / "doorlambda", "doorlambda", "mcp==2.3.0")
     host = f"{URL_ID}.lambda-url.eu-west-1.on.aws"  # the example's targets.lambda.region
     try:
-        refused = cli(spec, "deploy", "--target", "lambda", "--json")
-        assert refused.returncode == 4, refused.stdout + refused.stderr  # failed its smoke test
-        answer = json.loads(refused.stdout)
-        assert f"Host header {host}" in answer["error"], answer
-        assert answer["hint"].startswith("mcp 2.3.0 takes transport_security in streamable_http")
-        allowed = cli(
+        refused = cli(
             spec, "deploy", "--target", "lambda", "--config", f"ALLOWED_HOSTS={host}", "--json"
         )
+        assert refused.returncode == 4, refused.stdout + refused.stderr  # failed its smoke test
+        assert "421" in json.loads(refused.stdout)["error"]
+        allowed = cli(spec, "deploy", "--target", "lambda", "--json")
         assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+        record = json.loads(allowed.stdout)["record"]
         states = [
             json.loads(p.read_text()) for p in spec.parent.rglob(".mcp-deploy/**/lambda.json")
         ]
         assert [state["handle"]["host"] for state in states if "handle" in state] == [host]
+        seen = mcp_session(record["url"], [("seen", {})], token=TOKEN)["results"][0]
+        seen = seen.get("result", seen)
+        assert seen["host"] == "127.0.0.1:8080" and seen["x-forwarded-host"] == host
+        # The local Function URL is plain http on loopback, and says so (the cloud's: https).
+        assert seen["x-forwarded-proto"] == "http" and seen["scheme"] == "http"
     finally:
         cli(spec, "destroy", "--env", "local", "--target", "lambda")

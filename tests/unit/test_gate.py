@@ -80,6 +80,8 @@ def test_a_token_secret_with_a_comma_fails_at_start(
 
 
 def test_every_refusal_has_a_json_body(gate_module: ModuleType) -> None:
+    headers, body = gate_module.REFUSALS[403]  # a foreign Origin (every mode): JSON-RPC
+    assert json.loads(body)["error"]["code"] == -32600
     for status in (400, 401):
         headers, body = gate_module.REFUSALS[status]
         assert headers["content-type"] == "application/json"
@@ -96,7 +98,12 @@ def test_cloud_run_shim_hands_every_header_to_the_gate(gate_module: ModuleType) 
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    gated = serve.GatedApp(app, bearer(gate_module))
+    config = {
+        "path": "/mcp",
+        "health_path": "/health",
+        "auth": {"mode": "bearer", "token_env": "MCP_AUTH_TOKEN"},
+    }
+    gated = serve.GatedApp(app, gate_module.Gate(config))
 
     def status_of(*values: str) -> int:
         sent: list[dict[str, Any]] = []
@@ -105,7 +112,7 @@ def test_cloud_run_shim_hands_every_header_to_the_gate(gate_module: ModuleType) 
             sent.append(message)
 
         headers = [(b"authorization", value.encode()) for value in values]
-        scope = {"type": "http", "path": "/mcp", "headers": headers}
+        scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": headers}
         asyncio.run(gated(scope, None, send))
         return int(sent[0]["status"])
 

@@ -18,7 +18,6 @@ import hashlib
 import os
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
 
 mcp = MCPServer("toolbox", instructions="Small arithmetic and text tools.")
 
@@ -50,12 +49,11 @@ def secret_fingerprint() -> dict[str, object]:
     return {"configured": True, "sha256_12": hashlib.sha256(value.encode()).hexdigest()[:12]}
 
 
-# Behind a cloud front door the Host header is the platform's host name, which the SDK's
-# DNS-rebinding check (meant for servers on a developer's loopback) would refuse with 421.
-# Callers are authenticated by the platform or mcp-deploy's bearer check instead.
+# The SDK's DNS-rebinding protection stays on at its defaults (loopback Host only): mcp-deploy's
+# shims check the Origin against the deployed URL and present each request to the app as a
+# loopback one (the platform's host name in X-Forwarded-Host).
 app = mcp.streamable_http_app(
     streamable_http_path="/mcp",
     stateless_http=True,
     json_response=True,
-    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
 )

@@ -7,10 +7,15 @@ Goes into the zip, next to the server's code and its vendored dependencies. At c
    Manager ARN), fetches each secret and sets environment variable NAME to its value;
 3. imports the ASGI app and enters its lifespan once, on a loop kept for the process's life.
 
-Each invocation (a Function URL / HTTP API payload 2.0 event) is checked against the auth mode
-— for `bearer`, the `Authorization: Bearer <token>` header is compared in constant time with
-the token secret, and repeated Authorization headers (which the Function URL joins with
-commas) are refused with 400 — and then handed to the app through Mangum.
+Each invocation (a Function URL / HTTP API payload 2.0 event) passes the gate of
+`mcp_deploy_gate` — the Origin check; for `bearer`, the `Authorization: Bearer <token>` header
+compared in constant time with the token secret; for `oauth`, the Protected Resource Metadata
+answered and the access token verified (the issuer's keys fetched in the invocation that
+needs them); repeated Authorization headers (which the Function URL joins with commas) refused
+with 400 — with `https://` + the event's `requestContext.domainName` as the platform's base
+URL. It is then handed to the app through Mangum as a loopback request: Host
+`127.0.0.1:<PORT or 8080>`, no Origin, the original host and scheme in X-Forwarded-Host /
+X-Forwarded-Proto.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from mangum import Mangum
 from mangum.protocols import LifespanCycle
-from mcp_deploy_gate import REFUSALS, BearerGate, import_app, runtime_config
+from mcp_deploy_gate import Answer, Gate, first, import_app, runtime_config
 
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 
@@ -83,10 +88,22 @@ class LifespanOnce:
             self.loop.close()
 
 
-def _header_values(event: dict[str, Any], name: str) -> list[str]:
-    """Every value of header `name` in the event (payload 2.0 has one, commas joining repeats;
-    other event sources may spell the name in more than one case)."""
-    return [str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == name]
+def _fields(headers: dict[str, Any]) -> dict[str, list[str]]:
+    """Every header value by lowercase name (payload 2.0 has one per name, commas joining
+    repeats; other event sources may spell a name in more than one case)."""
+    fields: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        fields.setdefault(str(name).lower(), []).append(str(value))
+    return fields
+
+
+def _response(answer: Answer) -> dict[str, Any]:
+    return {
+        "statusCode": answer.status,
+        "headers": dict(answer.headers),
+        "body": answer.body.decode(),
+        "isBase64Encoded": False,
+    }
 
 
 # A GET on the MCP path asks for a server-sent-event stream; a Lambda invocation cannot hold
@@ -98,29 +115,26 @@ NO_STREAM: dict[str, Any] = {
     "isBase64Encoded": False,
 }
 
-REFUSED: dict[int, dict[str, Any]] = {
-    status: {
-        "statusCode": status,
-        "headers": dict(headers),
-        "body": body.decode(),
-        "isBase64Encoded": False,
-    }
-    for status, (headers, body) in REFUSALS.items()
-}
-
 _config = runtime_config()
 load_secrets_from_secrets_manager()
-_gate = BearerGate.from_config(_config)
+_gate = Gate(_config)
 _adapter = LifespanOnce(import_app(_config["entry"]))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler: authorise, then serve the request with the server's ASGI app."""
+    """Lambda handler: the gate, then the request served by the server's ASGI app."""
     path = str(event.get("rawPath", ""))
-    status = _gate.judge(path, _header_values(event, "authorization"))
-    if status != 200:
-        return dict(REFUSED[status])
-    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    request_context = event.get("requestContext") or {}
+    method = str((request_context.get("http") or {}).get("method", ""))
+    headers = event.get("headers") or {}
+    fields = _fields(headers)
+    host = first(fields, "host") or str(request_context.get("domainName", ""))
+    domain = str(request_context.get("domainName", "")) or host
+    answer = _gate.check(method, path, fields, f"https://{domain}")
+    if answer is not None:
+        return _response(answer)
     if method == "GET" and path == _config["path"]:
         return dict(NO_STREAM)
-    return _adapter(event, context)
+    proto = first(fields, "x-forwarded-proto") or "https"
+    presented = _gate.loopback_headers(list(headers.items()), host, proto)
+    return _adapter({**event, "headers": dict(presented)}, context)
