@@ -23,6 +23,8 @@ from targets.aws_lambda import LambdaOptions
 TASK_ROOT = "/var/task"
 HANDLER = "mcp_deploy_lambda.handler"
 SHIM = Path(__file__).with_name("shim") / "mcp_deploy_lambda.py"
+# Reads the secrets at cold start with a SigV4-signed GetSecretValue, without boto3.
+SECRETS_SHIM = Path(__file__).with_name("shim") / "mcp_deploy_secrets.py"
 SHIM_REQUIREMENTS = ("mangum==0.22.0",)
 
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
@@ -50,7 +52,7 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
     inputs.add("mcp-deploy", __version__)
     inputs.add("vendor", vendor_key)
     inputs.add("epoch", str(build_epoch()))
-    app = AppPart(context, [SHIM], inputs)
+    app = AppPart(context, [SHIM, SECRETS_SHIM], inputs)
     inputs_hash, cached = context.stored("lambda-zip", inputs, "zip")
     if cached is not None:
         return cached
