@@ -124,8 +124,9 @@ def explain_failure(
         refused_by = "mcp" if "Invalid Host header" in body + text else None
         refused_by = "fastmcp" if "Misdirected Request" in body else refused_by
         return (
-            f"the server refused the Host header {presented} (421: its DNS-rebinding check "
-            "allows only the host names it was given)",
+            f"the server refused the request's Host (421: its DNS-rebinding check allows only "
+            f"the host names it was given; mcp-deploy's shims present each request to a server "
+            f"as a loopback one, Host 127.0.0.1:<port>, with {presented} in X-Forwarded-Host)",
             host_hint(presented, _sdk(sdk_of), refused_by),
         )
     if status in (401, 403):

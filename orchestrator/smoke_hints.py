@@ -25,9 +25,9 @@ _MATCHING = (
     "passing the list replaces the loopback defaults."
 )
 _ENVIRONMENTS = (
-    "Each environment presents its own host: read the list from a config value (os.environ) "
-    "to keep one artifact for all. Behind a front door that authenticates callers, "
-    "TransportSecuritySettings(enable_dns_rebinding_protection=False) turns the check off."
+    "The SDK's defaults need no change behind mcp-deploy: its shims check the Origin "
+    "themselves and present each request as a loopback one (Host 127.0.0.1:<port>); a list "
+    'of your own must keep "127.0.0.1:*".'
 )
 
 
