@@ -9,10 +9,13 @@ For each request it:
    environment variables into `os.environ` (its declared secrets, plus the config names the
    deployment lists in the `MCP_DEPLOY_ENV_NAMES` binding, a JSON array), then imports the
    ASGI app, so the app sees the same environment variables as on every other target;
-2. checks the auth mode: for `bearer`, the `Authorization: Bearer <token>` header is
+2. refuses a foreign `Origin` with 403, in every mode, as every target's gate does: one that
+   is neither the deployment's own (the `MCP_DEPLOY_PUBLIC_URL` binding when set, else the
+   origin of the request's URL: workers.dev or a route) nor one of `auth.allowed_origins`;
+3. checks the auth mode: for `bearer`, the `Authorization: Bearer <token>` header is
    compared in constant time with the secret binding named by `auth.token_secret`, and
-   anything else gets 401 (the health path, when set, is open);
-3. hands the request to the app through the runtime's ASGI adapter (`workers.asgi.fetch`,
+   anything else gets 401 (the health path, when set, is open for both checks);
+4. hands the request to the app through the runtime's ASGI adapter (`workers.asgi.fetch`,
    or the top-level `asgi` module of older runtimes).
 
 The runtime's adapter runs the ASGI lifespan around every request; an MCP server's lifespan
@@ -139,24 +142,67 @@ def ambiguous() -> Any:
     return Response(json.dumps(body), status=400, headers=headers)
 
 
+FOREIGN_ORIGIN_BODY = {
+    "jsonrpc": "2.0",
+    "id": None,
+    "error": {"code": -32600, "message": "Forbidden: the Origin is not allowed"},
+}
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of `url`, lowercase ("" when it has none)."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def origin_allowed(origin: str | None, base: str, allowed: frozenset[str]) -> bool:
+    """True when a request whose `Origin` header is `origin` (None: absent) may go on: no
+    Origin, the deployment's own (`base`), or one of `allowed` (lowercase, no trailing /)."""
+    if origin is None:
+        return True
+    value = origin.strip().rstrip("/").lower()
+    return value == base or value in allowed
+
+
+def foreign_origin() -> Any:
+    """403 for a foreign Origin: the body every target's gate answers."""
+    headers = {"content-type": "application/json"}
+    return Response(json.dumps(FOREIGN_ORIGIN_BODY), status=403, headers=headers)
+
+
 def misconfigured(secret: str) -> Any:
     body = {"error": "server misconfigured", "hint": f"the secret {secret} is not set"}
     return Response(json.dumps(body), status=500, headers={"content-type": "application/json"})
 
 
 class Gate:
-    """The auth check in front of the app."""
+    """The Origin and auth checks in front of the app."""
 
-    def __init__(self, mode: str, token_env: str, health_path: str | None) -> None:
+    def __init__(
+        self,
+        mode: str,
+        token_env: str,
+        health_path: str | None,
+        allowed_origins: list[str] | None = None,
+    ) -> None:
         self.mode = mode
         self.token_env = token_env
         self.health_path = health_path
+        self.allowed_origins = frozenset(
+            origin.strip().rstrip("/").lower() for origin in allowed_origins or ()
+        )
 
     def refuse(self, request: Any, env: Any) -> Any | None:
         """None to let the request through, else the response that refuses it."""
-        if self.mode != "bearer":
+        url = str(request.url)
+        if self.health_path is not None and urlsplit(url).path == self.health_path:
             return None
-        if self.health_path is not None and urlsplit(str(request.url)).path == self.health_path:
+        public = getattr(env, "MCP_DEPLOY_PUBLIC_URL", None)
+        base = origin_of(public) if isinstance(public, str) and public else origin_of(url)
+        origin = request.headers.get("origin")
+        if not origin_allowed(None if origin is None else str(origin), base, self.allowed_origins):
+            return foreign_origin()
+        if self.mode != "bearer":
             return None
         token = getattr(env, self.token_env, None)
         if not isinstance(token, str) or not token:
@@ -169,7 +215,12 @@ class Gate:
         return None if scheme.lower() == "bearer" and matches else unauthorized()
 
 
-_gate = Gate(CONFIG["auth"]["mode"], CONFIG["auth"]["token_env"], CONFIG.get("health_path"))
+_gate = Gate(
+    CONFIG["auth"]["mode"],
+    CONFIG["auth"]["token_env"],
+    CONFIG.get("health_path"),
+    CONFIG["auth"].get("allowed_origins"),
+)
 _server: LifespanOnce | None = None
 
 
