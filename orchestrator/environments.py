@@ -22,8 +22,9 @@ from orchestrator.suggest import hint_for
 from targets import registry
 
 if TYPE_CHECKING:
+    from orchestrator.spec.auth import AuthSection
     from orchestrator.spec.loader import LoadedSpec
-    from orchestrator.spec.model import AuthSection, ServerSpec
+    from orchestrator.spec.model import ServerSpec
     from targets.base import Target, TargetOptions
 
 
