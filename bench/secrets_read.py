@@ -199,11 +199,11 @@ def raw_call(
         "POST", endpoint, fixed, body, REGION, "secretsmanager", signing, time.time()
     )
     parts = urlsplit(endpoint)
-    status, answer, data = ours._exchange(parts, "POST", headers, body, {})
+    status, answer, data = ours.exchange(parts, "POST", headers, body, {})
     try:
         fields = json.loads(data)
     except ValueError:
-        code, message = ours._aws_error(status, answer, data)
+        code, message = ours.aws_error(status, answer, data)
         fields = {"__type": code, "message": message, "(body)": "XML"}
     return status, answer.get("content-type", ""), fields
 
@@ -242,7 +242,7 @@ body = b'{{"SecretId": "arn:aws:secretsmanager:eu-west-1:000000000000:secret:x"}
 fixed = {{"Content-Type": ours.CONTENT_TYPE, "X-Amz-Target": ours.TARGET}}
 creds = ours.Credentials("a", "b", token)
 headers = ours.sign_v4("POST", url, fixed, body, "eu-west-1", "secretsmanager", creds, time.time())
-status = ours._exchange(ours.urlsplit(url), "POST", headers, body, {{}})[0]
+status = ours.exchange(ours.urlsplit(url), "POST", headers, body, {{}})[0]
 print(started - t0, time.perf_counter() - t0, status)
 {stop}
 """
@@ -369,11 +369,14 @@ def p90_ms(samples: list[float]) -> float:
 
 def measure(rounds: int, calls: int, work: Path) -> dict[str, Any]:
     (work / "zip").mkdir()
-    module = work / "zip" / "mcp_deploy_secrets.py"
-    shutil.copy(MODULE, module)
-    py_compile.compile(
-        str(module), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-    )
+    for source in (MODULE, MODULE.with_name("mcp_deploy_secrets_http.py")):
+        module = work / "zip" / source.name
+        shutil.copy(source, module)
+        py_compile.compile(
+            str(module),
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
     creds = Credentials.generate()
     stand_in_arns = {n: secret_arn(REGION, "toolbox", n) for n in NAMES}
     stand_in = SecretsManagerStub(

@@ -8,6 +8,8 @@ Python (unchecked-hash pycs, valid however the files' timestamps change in an ar
 
 The result is cached under the key (requirements hash, platform, Python version, install
 prefix, uv version): a rebuild whose dependencies did not change reuses the directory as is.
+With `bytecode_only`, a second directory derived from it (cached under its own key) holds the
+same set as bytecode only (`orchestrator.build.bytecode.sourceless`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.build.bytecode import compile_tree
+from orchestrator.build.bytecode import compile_tree, sourceless
 from orchestrator.errors import OperationError
 from orchestrator.paths import cache_root
 
 CACHE_FORMAT = "1"
+BYTECODE_ONLY_FORMAT = "1"
 UV_PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
 # Removed from vendored trees: never imported at run time.
 DEAD_WEIGHT_DIRS = frozenset({"__pycache__", "bin"})
@@ -106,12 +109,38 @@ def vendor(
     python: str,
     prefix: str,
     origin: str,
+    bytecode_only: bool = False,
 ) -> tuple[Path, str]:
-    """Install `requirements` for (arch, python) and compile them as if under `prefix`.
+    """Install `requirements` for (arch, python) and compile them as if under `prefix`;
+    with `bytecode_only`, as bytecode only (sources dropped where they compiled).
 
     Returns (directory, cache key). The directory is shared and must not be modified.
     Raises `OperationError` naming the package and platform when a wheel is missing.
     """
+    site, key = _vendor(requirements, arch=arch, python=python, prefix=prefix, origin=origin)
+    if not bytecode_only:
+        return site, key
+    material = f"{key}\nbytecode-only\n{BYTECODE_ONLY_FORMAT}"
+    derived = hashlib.sha256(material.encode()).hexdigest()[:32]
+    destination = site.parent / derived
+    if destination.is_dir():
+        return destination, derived
+    work = Path(tempfile.mkdtemp(prefix=f".{derived}.", dir=destination.parent))
+    try:
+        sourceless(site, work / "site", python=python, prefix=prefix)
+        try:
+            os.replace(work / "site", destination)
+        except OSError:
+            if not destination.is_dir():  # else another build made the same set meanwhile
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return destination, derived
+
+
+def _vendor(
+    requirements: tuple[str, ...], *, arch: str, python: str, prefix: str, origin: str
+) -> tuple[Path, str]:
     platform = UV_PLATFORMS[arch]
     uv = uv_binary()
     uv_version = importlib.metadata.version("uv")

@@ -4,7 +4,8 @@ Layout at the zip root (`/var/task` at run time, which Lambda puts on sys.path):
 the vendored packages, the server's selected files, `mcp_deploy_lambda.py` (the handler) and
 `mcp_deploy_runtime.json` (entry, paths, auth mode: no environment config, no secrets). Every
 .py has an unchecked-hash .pyc compiled by the target's Python, so cold starts skip
-compilation even though the task directory is read-only.
+compilation even though the task directory is read-only. With `bytecode_only`, the vendored
+packages ship as bytecode only (`foo.pyc` in place of `foo.py`; the app and shims keep theirs).
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from targets.aws_lambda import LambdaOptions
 TASK_ROOT = "/var/task"
 HANDLER = "mcp_deploy_lambda.handler"
 SHIM = Path(__file__).with_name("shim") / "mcp_deploy_lambda.py"
-# Reads the secrets at cold start with a SigV4-signed GetSecretValue, without boto3.
-SECRETS_SHIM = Path(__file__).with_name("shim") / "mcp_deploy_secrets.py"
+# Read the secrets at cold start with a SigV4-signed GetSecretValue, without boto3.
+SECRETS_SHIMS = tuple(
+    Path(__file__).with_name("shim") / name
+    for name in ("mcp_deploy_secrets.py", "mcp_deploy_secrets_http.py")
+)
 SHIM_REQUIREMENTS = ("mangum==0.22.0",)
 
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
@@ -46,13 +50,18 @@ def package_lambda(context: BuildContext, options: LambdaOptions) -> Artifact:
 
     context.progress(f"vendoring dependencies for {options.arch}, Python {python}")
     site, vendor_key = vendor(
-        requirements, arch=options.arch, python=python, prefix=TASK_ROOT, origin=origin
+        requirements,
+        arch=options.arch,
+        python=python,
+        prefix=TASK_ROOT,
+        origin=origin,
+        bytecode_only=options.bytecode_only,
     )
     inputs = InputsHash("lambda-zip")
     inputs.add("mcp-deploy", __version__)
     inputs.add("vendor", vendor_key)
     inputs.add("epoch", str(build_epoch()))
-    app = AppPart(context, [SHIM, SECRETS_SHIM], inputs)
+    app = AppPart(context, [SHIM, *SECRETS_SHIMS], inputs)
     inputs_hash, cached = context.stored("lambda-zip", inputs, "zip")
     if cached is not None:
         return cached
@@ -90,7 +99,9 @@ def _entries(root: Path, clash_with: Path | None = None) -> dict[str, Entry]:
         if not path.is_file():
             continue
         relative = path.relative_to(root).as_posix()
-        if clash_with is not None and (clash_with / relative).exists():
+        # With bytecode_only, a vendored module `foo.py` ships as `foo.pyc`: still a clash.
+        clashing = [relative, *([relative + "c"] if relative.endswith(".py") else [])]
+        if clash_with is not None and any((clash_with / name).exists() for name in clashing):
             raise OperationError(
                 f"'{relative}' is both a file of the server and of a vendored dependency",
                 hint="rename the server's module, or leave the file out with server.exclude",

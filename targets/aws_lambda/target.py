@@ -90,7 +90,7 @@ class LambdaOptions(TargetOptions):
     """`[targets.lambda]`."""
 
     cloud_fields: ClassVar[tuple[str, ...]] = ("region",)
-    build_fields: ClassVar[tuple[str, ...]] = ("arch",)
+    build_fields: ClassVar[tuple[str, ...]] = ("arch", "bytecode_only")
 
     region: AwsRegion | None = Field(None, description="AWS region to deploy to.")
     memory: int = Field(512, ge=128, le=10240, description="Memory in MB (128-10240).")
@@ -98,6 +98,12 @@ class LambdaOptions(TargetOptions):
     arch: Literal["arm64", "x86_64"] = Field("arm64", description="CPU architecture.")
     ephemeral_storage: int = Field(
         512, ge=512, le=10240, description="/tmp size in MB (512-10240)."
+    )
+    bytecode_only: bool = Field(
+        False,
+        description="Python servers: ship the vendored dependencies as bytecode only (each .py "
+        "that compiles is replaced by its .pyc; the server's own files keep their sources). "
+        "Smaller; tracebacks show no source line for frames in dependencies.",
     )
     reserved_concurrency: int | None = Field(
         None, ge=0, description="Reserved concurrent executions; unset means unreserved."

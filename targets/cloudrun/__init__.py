@@ -92,7 +92,7 @@ class CloudRunOptions(TargetOptions):
     """`[targets.cloudrun]`."""
 
     cloud_fields: ClassVar[tuple[str, ...]] = ("project", "region", "registry")
-    build_fields: ClassVar[tuple[str, ...]] = ("base", "platforms")
+    build_fields: ClassVar[tuple[str, ...]] = ("base", "platforms", "bytecode_only")
 
     project: GcpProject | None = Field(None, description="GCP project id.")
     region: GcpRegion | None = Field(None, description="Cloud Run region.")
@@ -109,6 +109,12 @@ class CloudRunOptions(TargetOptions):
         default_factory=lambda: list[Platform](["linux/amd64"]),
         min_length=1,
         description="Image platforms; two give a multi-architecture image index.",
+    )
+    bytecode_only: bool = Field(
+        False,
+        description="Python servers: ship the vendored dependencies as bytecode only (each .py "
+        "that compiles is replaced by its .pyc; the server's own files keep their sources). "
+        "Smaller; tracebacks show no source line for frames in dependencies.",
     )
     memory: str = Field("512Mi", description="Memory limit, '128Mi' to '32Gi'.")
     cpu: float = Field(

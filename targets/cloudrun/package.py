@@ -6,7 +6,8 @@ and its Python is checked against `server.python` before anything is vendored (s
 
 Assembled without a container daemon. The dependency layer (`/app/deps`) is cached by the
 vendored set's key, so an app-only change rebuilds just the small app layer (`/app/src`,
-holding the server's files, the shims and the runtime config). The image runs as uid 65532,
+holding the server's files, the shims and the runtime config; with `bytecode_only` the
+dependency layer holds bytecode only). The image runs as uid 65532,
 starts `python3 -m mcp_deploy_serve` (uvicorn on $PORT, graceful SIGTERM) and is labelled with
 its source, revision and spec hash. Two platforms give an OCI index.
 """
@@ -68,6 +69,7 @@ def package_image(context: BuildContext, options: CloudRunOptions) -> Artifact:
             python=spec.server.python,
             prefix=DEPS_ROOT,
             origin=origin,
+            bytecode_only=options.bytecode_only,
         )
         inputs.add(f"vendor:{platform}", vendored[platform][1])
     app = AppPart(context, [SHIM], inputs)

@@ -25,6 +25,7 @@ from botocore.credentials import Credentials as BotoCredentials  # type: ignore[
 from botocore.exceptions import EndpointVariantError  # type: ignore[import-untyped]
 
 from targets.aws_lambda.shim import mcp_deploy_secrets as secrets
+from targets.aws_lambda.shim import mcp_deploy_secrets_http as transport
 from targets.aws_lambda.shim.mcp_deploy_secrets import Credentials, SecretsError, sign_v4
 
 REGIONS = ("us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1")
@@ -356,7 +357,7 @@ def test_read_secrets_checks_its_input_before_any_request() -> None:
     ],
 )
 def test_http_answers_are_read(raw: bytes, expected: tuple[int, bytes]) -> None:
-    status, _, data = secrets._read_answer(io.BytesIO(raw))
+    status, _, data = transport._read_answer(io.BytesIO(raw))
     assert (status, data) == expected
 
 
@@ -372,8 +373,8 @@ def test_http_answers_are_read(raw: bytes, expected: tuple[int, bytes]) -> None:
     ],
 )
 def test_broken_answers_are_retryable_failures(raw: bytes) -> None:
-    with pytest.raises(secrets._Failure) as caught:
-        secrets._read_answer(io.BytesIO(raw))
+    with pytest.raises(transport.Failure) as caught:
+        transport._read_answer(io.BytesIO(raw))
     assert caught.value.retry
 
 
@@ -404,7 +405,7 @@ def test_broken_answers_are_retryable_failures(raw: bytes) -> None:
 def test_aws_errors_are_read_on_one_line(
     headers: dict[str, str], body: bytes, expected: tuple[str, str] | None
 ) -> None:
-    code, message = secrets._aws_error(502, headers, body)
+    code, message = transport.aws_error(502, headers, body)
     if expected is None:
         assert code == "X"
         assert message.startswith("line break m") and message.endswith("...")

@@ -4,7 +4,10 @@ Goes into the zip, next to the server's code and its vendored dependencies. At c
 (module import, Lambda's init phase) it:
 1. reads `mcp_deploy_runtime.json` through `mcp_deploy_gate` (entry, paths, auth mode);
 2. if the deployment configured `MCP_DEPLOY_SECRET_ARNS` (a JSON object NAME → Secrets
-   Manager ARN), fetches each secret and sets environment variable NAME to its value;
+   Manager ARN), reads each secret (in parallel, with `mcp_deploy_secrets`: a SigV4-signed
+   GetSecretValue, no AWS SDK) and sets environment variable NAME to its value; when any
+   cannot be read, the init fails with a `SecretsError` whose message has one line per
+   failed secret (its variable, its ARN, AWS's error code and a hint; never a value);
 3. imports the ASGI app and enters its lifespan once, on a loop kept for the process's life.
 
 Each invocation (a Function URL / HTTP API payload 2.0 event) passes the gate of
@@ -24,26 +27,43 @@ import asyncio
 import atexit
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mangum import Mangum
 from mangum.protocols import LifespanCycle
 from mcp_deploy_gate import Answer, Gate, first, import_app, runtime_config
 
+if TYPE_CHECKING:
+    from .mcp_deploy_secrets import SecretsError
+
 SECRET_ARNS_VARIABLE = "MCP_DEPLOY_SECRET_ARNS"
 
 
-def load_secrets_from_secrets_manager() -> None:
-    """Set each configured secret as an environment variable of the same name."""
+def load_secrets_from_secrets_manager() -> SecretsError | None:
+    """Set each configured secret as an environment variable of the same name; the error
+    (without its traceback, which holds nothing the message does not say) when any cannot be
+    read: the caller raises it at module level, so the init error names the secrets only."""
     raw = os.environ.get(SECRET_ARNS_VARIABLE)
     if not raw:
-        return
-    arns: dict[str, str] = json.loads(raw)
-    import boto3  # type: ignore[import-untyped]  # provided by the Lambda Python runtime
-
-    client = boto3.client("secretsmanager")
-    for name, arn in sorted(arns.items()):
-        os.environ[name] = client.get_secret_value(SecretId=arn)["SecretString"]
+        return None
+    if TYPE_CHECKING or __package__:  # imported from the repository
+        from .mcp_deploy_secrets import SecretsError, read_secrets
+    else:  # in the zip: imported only by functions that have secrets
+        from mcp_deploy_secrets import SecretsError, read_secrets
+    try:
+        arns = json.loads(raw)
+    except ValueError:
+        arns = None
+    try:
+        if not isinstance(arns, dict):
+            raise SecretsError(
+                f"cannot read secrets: {SECRET_ARNS_VARIABLE} is not a JSON object of "
+                "NAME → secret ARN"
+            )
+        os.environ.update(read_secrets(arns))
+    except SecretsError as error:
+        return error.with_traceback(None)
+    return None
 
 
 class _WithLifespanState:
@@ -116,7 +136,8 @@ NO_STREAM: dict[str, Any] = {
 }
 
 _config = runtime_config()
-load_secrets_from_secrets_manager()
+if (_secrets_failure := load_secrets_from_secrets_manager()) is not None:
+    raise _secrets_failure  # Lambda logs it and reports the init error
 _gate = Gate(_config)
 _adapter = LifespanOnce(import_app(_config["entry"]))
 

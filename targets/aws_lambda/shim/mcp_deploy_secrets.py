@@ -3,7 +3,8 @@
 Goes into the Lambda zip next to `mcp_deploy_lambda`. `read_secrets({NAME: ARN, ...})` reads
 each secret's SecretString (several in parallel) with one SigV4-signed JSON 1.1 request
 (`X-Amz-Target: secretsmanager.GetSecretValue`) per secret, over a plain socket (TLS for
-https), importing nothing that the shim does not import anyway (no boto3, no http.client).
+https; the transport is `mcp_deploy_secrets_http`, next to it), importing nothing that the
+shim does not import anyway (no boto3, no http.client).
 
 Settings are taken from the environment the way the AWS SDKs take them on Lambda:
 - credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (sent as
@@ -32,25 +33,23 @@ import hmac
 import json
 import os
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, TypeVar
-from urllib.parse import SplitResult, quote, urlsplit
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING or __package__:  # imported from the repository (tests, benches)
+    from .mcp_deploy_secrets_http import Failure, aws_error, exchange, host_of, with_retries
+else:  # in the zip, the module next to this one
+    from mcp_deploy_secrets_http import Failure, aws_error, exchange, host_of, with_retries
 
 __all__ = ["Credentials", "SecretsError", "endpoint_url", "read_secrets", "sign_v4"]
 
 SERVICE = "secretsmanager"
 TARGET = "secretsmanager.GetSecretValue"
 CONTENT_TYPE = "application/x-amz-json-1.1"
-USER_AGENT = "mcp-deploy-secrets/1"
-ATTEMPTS = 3  # the SDKs' standard retry mode
-BACKOFF_BASE = 0.1  # seconds; attempt n waits random() * min(BACKOFF_CAP, BASE * 2**(n-1))
-BACKOFF_CAP = 2.0
-TIMEOUT = 2.0  # per socket operation: three attempts stay well inside Lambda's 10 s init
 MAX_PARALLEL = 8
-MAX_ANSWER = 1 << 20  # a SecretString is at most 64 KiB
 
 # fmt: off
 # Error codes the SDKs' standard mode retries (throttling and transient ones).
@@ -100,9 +99,6 @@ PARTITIONS = (
 # Where http (not https) container credentials may come from, as botocore allows.
 CONTAINER_HOSTS = ("localhost", "::1", "169.254.170.2", "169.254.170.23", "fd00:ec2::23")
 
-_T = TypeVar("_T")
-
-
 class SecretsError(Exception):
     """Reading secrets failed. `failures`: variable name → one line saying why (no values)."""
 
@@ -115,15 +111,6 @@ class Credentials(NamedTuple):
     access_key_id: str
     secret_access_key: str
     session_token: str | None = None
-
-
-class _Failure(Exception):
-    """One attempt's failure: `retry` when the SDKs would try again."""
-
-    def __init__(self, text: str, *, retry: bool, code: str = "") -> None:
-        super().__init__(text)
-        self.retry = retry
-        self.code = code
 
 
 # -- SigV4 ---------------------------------------------------------------------------------
@@ -149,7 +136,7 @@ def sign_v4(
     parts = urlsplit(url)
     out: dict[str, str] = {}
     if not any(name.lower() == "host" for name in headers):
-        out["Host"] = _host(parts)
+        out["Host"] = host_of(parts)
     out.update((n, v) for n, v in headers.items() if n.lower() not in replaced)
     out["X-Amz-Date"] = amz_date
     if token:
@@ -186,16 +173,6 @@ def sign_v4(
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
     return out
-
-
-def _host(parts: SplitResult) -> str:
-    """The Host header for a URL: lower case, no user info, no default port."""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
-        host = f"{host}:{parts.port}"
-    return host
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -294,23 +271,23 @@ def _container_credentials(url: str, environ: Mapping[str, str]) -> Credentials:
                 token = handle.read().strip()
         except OSError as error:
             raise SecretsError(f"cannot read secrets: cannot read {path}: {error}") from None
-    headers = {"Host": _host(parts), "Accept": "application/json"}
+    headers = {"Host": host_of(parts), "Accept": "application/json"}
     if token:
         headers["Authorization"] = token
 
     def once() -> Credentials:
-        status, _, data = _exchange(parts, "GET", headers, b"", environ)
+        status, _, data = exchange(parts, "GET", headers, b"", environ)
         if status != 200:
-            raise _Failure(f"HTTP {status}", retry=status == 429 or status >= 500)
+            raise Failure(f"HTTP {status}", retry=status == 429 or status >= 500)
         try:
             fields = json.loads(data)
             return Credentials(fields["AccessKeyId"], fields["SecretAccessKey"], fields["Token"])
         except (ValueError, KeyError, TypeError):
-            raise _Failure("the answer is not credentials", retry=False) from None
+            raise Failure("the answer is not credentials", retry=False) from None
 
     try:
-        return _with_retries(once, environ)
-    except _Failure as failure:
+        return with_retries(once, environ)
+    except Failure as failure:
         raise SecretsError(
             f"cannot read secrets: no container credentials from {url}: {failure}"
         ) from None
@@ -349,8 +326,8 @@ def read_secrets(
             try:
                 value = _get_secret_value(arn, url, region, credentials, environ)
             except Exception as error:  # a bug must not drop a secret silently
-                bug = _Failure(f"unexpected {type(error).__name__}", retry=False)
-                why = error if isinstance(error, _Failure) else bug
+                bug = Failure(f"unexpected {type(error).__name__}", retry=False)
+                why = error if isinstance(error, Failure) else bug
                 hint = HINTS.get(why.code) or (
                     CREDENTIAL_HINT if why.code in CREDENTIAL_CODES else ""
                 )
@@ -382,174 +359,30 @@ def _get_secret_value(
 
     def once() -> str:
         headers = sign_v4("POST", url, fixed, body, region, SERVICE, credentials, time.time())
-        status, answer_headers, data = _exchange(parts, "POST", headers, body, environ)
+        status, answer_headers, data = exchange(parts, "POST", headers, body, environ)
         if status != 200:
-            code, message = _aws_error(status, answer_headers, data)
+            code, message = aws_error(status, answer_headers, data)
             retry = status == 429 or status >= 500 or code in RETRYABLE_CODES
-            raise _Failure(f"{code}: {message}" if message else code, retry=retry, code=code)
+            raise Failure(f"{code}: {message}" if message else code, retry=retry, code=code)
         try:
             answer = json.loads(data)
         except ValueError:
-            raise _Failure("the answer is not GetSecretValue's JSON", retry=False) from None
+            raise Failure("the answer is not GetSecretValue's JSON", retry=False) from None
         value = answer.get("SecretString") if isinstance(answer, dict) else None
         if isinstance(value, str):
             if "\0" in value:
-                raise _Failure(
+                raise Failure(
                     "its SecretString holds a NUL character, which an environment variable "
                     "cannot hold",
                     retry=False,
                 )
             return value
         if isinstance(answer, dict) and "SecretBinary" in answer:
-            raise _Failure(
+            raise Failure(
                 "it is a binary secret (SecretBinary); secrets reach the server as environment "
                 "variables, which hold text: store it as a SecretString (base64, for example)",
                 retry=False,
             )
-        raise _Failure("the answer has no SecretString", retry=False)
+        raise Failure("the answer has no SecretString", retry=False)
 
-    return _with_retries(once, environ)
-
-
-def _with_retries(attempt: Callable[[], _T], environ: Mapping[str, str]) -> _T:
-    """`attempt()`, tried again (after full-jitter exponential backoff) while it fails with
-    a retryable _Failure, up to AWS_MAX_ATTEMPTS (default ATTEMPTS) attempts in all."""
-    try:
-        attempts = max(1, int(environ.get("AWS_MAX_ATTEMPTS") or ATTEMPTS))
-    except ValueError:
-        attempts = ATTEMPTS
-    for number in range(1, attempts + 1):
-        try:
-            return attempt()
-        except _Failure as failure:
-            if not failure.retry or number == attempts:
-                raise
-        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (number - 1))
-        time.sleep(ceiling * int.from_bytes(os.urandom(2), "big") / 65535)
-    raise AssertionError("unreachable")
-
-
-def _aws_error(status: int, headers: Mapping[str, str], data: bytes) -> tuple[str, str]:
-    """(code, message) of an AWS error answer, on one line each: JSON 1.1 (`__type`,
-    `message`), else the XML of the query protocol (`<Code>`, `<Message>`; some emulations
-    answer so), else the X-Amzn-ErrorType header."""
-    text = data.decode("utf-8", "replace")
-    try:
-        fields = json.loads(text)
-    except ValueError:
-        fields = {
-            key.lower(): found.group(1)
-            for key in ("Code", "Message")
-            if (found := re.search(f"<{key}>([^<]*)</{key}>", text))
-        }
-    if not isinstance(fields, dict):
-        fields = {}
-    code = str(fields.get("__type") or fields.get("code") or headers.get("x-amzn-errortype") or "")
-    code = code.rsplit("#", 1)[-1].split(":", 1)[0] or f"HTTP {status}"
-    message = str(fields.get("message") or fields.get("Message") or "")
-    return _one_line(code, 100), _one_line(message, 300)
-
-
-def _one_line(text: str, limit: int) -> str:
-    text = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
-    return text[:limit] + "..." if len(text) > limit else text
-
-
-# -- HTTP/1.1 over a socket ----------------------------------------------------------------
-
-_contexts: dict[str, Any] = {}
-_contexts_lock = threading.Lock()
-
-
-def _tls_context(environ: Mapping[str, str]) -> Any:
-    import ssl  # already imported by asyncio in the shim
-
-    cafile = environ.get("AWS_CA_BUNDLE") or None
-    with _contexts_lock:
-        key = cafile or ""
-        if key not in _contexts:
-            _contexts[key] = ssl.create_default_context(cafile=cafile)
-        return _contexts[key]
-
-
-def _exchange(
-    parts: SplitResult,
-    method: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    environ: Mapping[str, str],
-) -> tuple[int, dict[str, str], bytes]:
-    """One request on its own connection: (status, headers by lower-case name, body).
-    _Failure (retryable) when the connection fails or the answer is not HTTP."""
-    host = parts.hostname or ""
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [f"{method} {target} HTTP/1.1"]
-    for name, value in {
-        **headers,
-        "User-Agent": USER_AGENT,
-        "Content-Length": str(len(body)),
-        "Connection": "close",
-    }.items():
-        if "\r" in value or "\n" in value:
-            raise _Failure(f"header {name} holds a line break", retry=False)
-        lines.append(f"{name}: {value}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
-    try:
-        tls = _tls_context(environ) if parts.scheme == "https" else None
-        port = parts.port or (443 if tls else 80)
-        with socket.create_connection((host, port), timeout=TIMEOUT) as raw:
-            sock = tls.wrap_socket(raw, server_hostname=host) if tls else raw
-            with sock, sock.makefile("rb") as stream:
-                sock.sendall(request)
-                return _read_answer(stream)
-    except _Failure:
-        raise
-    except OSError as error:
-        verify = getattr(error, "verify_message", None)  # ssl.SSLCertVerificationError
-        text = f"cannot reach {_host(parts)}: {verify or error or type(error).__name__}"
-        raise _Failure(text, retry=verify is None) from None
-
-
-def _read_answer(stream: Any) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) of an HTTP/1.1 answer (1xx skipped; Content-Length, chunked,
-    or up to the end of the connection). _Failure (retryable) when it is not one."""
-    try:
-        while True:
-            status_line = stream.readline(8192).decode("latin-1")
-            fields = status_line.split(None, 2)
-            if len(fields) < 2 or not fields[0].startswith("HTTP/1.") or not fields[1].isdigit():
-                raise _Failure(f"not an HTTP answer: {_one_line(status_line, 60)!r}", retry=True)
-            status = int(fields[1])
-            headers: dict[str, str] = {}
-            for _ in range(200):
-                line = stream.readline(65536).decode("latin-1").rstrip("\r\n")
-                if not line:
-                    break
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            if status >= 200:
-                break
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks: list[bytes] = []
-            size, total = -1, 0
-            while size != 0 and total <= MAX_ANSWER:
-                size = int(stream.readline(1024).split(b";")[0], 16)
-                chunk = stream.read(size)
-                if len(chunk) < size:
-                    raise _Failure("the connection closed in the middle of the answer", retry=True)
-                chunks.append(chunk)
-                total += size
-                stream.readline(1024)
-            data = b"".join(chunks)
-        elif "content-length" in headers:
-            length = int(headers["content-length"])
-            data = stream.read(min(length, MAX_ANSWER + 1))
-            if len(data) < min(length, MAX_ANSWER + 1):
-                raise _Failure("the connection closed in the middle of the answer", retry=True)
-        else:
-            data = stream.read(MAX_ANSWER + 1)
-    except ValueError:
-        raise _Failure("not an HTTP answer (bad framing)", retry=True) from None
-    if len(data) > MAX_ANSWER:
-        raise _Failure("the answer is too large", retry=False)
-    return status, headers, data
+    return with_retries(once, environ)
