@@ -2,10 +2,11 @@
 cold-start secret read.
 
 In the cloud the shim calls `secretsmanager:GetSecretValue` for each ARN in
-`MCP_DEPLOY_SECRET_ARNS` with the function's role credentials. Locally the same boto3 call
+`MCP_DEPLOY_SECRET_ARNS` with the function's role credentials. Locally the same SigV4 call
+(the shim's own `mcp_deploy_secrets.py`, or the AWS SDKs of the Node runtime and the launcher)
 reaches this server through `AWS_ENDPOINT_URL_SECRETS_MANAGER`. Values live only in this
-process's memory; a caller must present the session token generated for this run (boto3 sends
-it as `X-Amz-Security-Token`), and, given a `peer` (`peers.RuntimePeer`), each connection
+process's memory; a caller must present the session token generated for this run (sent
+as `X-Amz-Security-Token`), and, given a `peer` (`peers.RuntimePeer`), each connection
 must come from the runtime process itself (checked once per connection; any other local
 process, even one that learnt the token, is answered 403 and the connection closed). Only
 127.0.0.1 is bound. A connection whose request does not arrive within `http1.HEAD_TIMEOUT`
