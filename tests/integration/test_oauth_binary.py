@@ -20,10 +20,7 @@ and Node 22 (the OpenID provider), a registry on 127.0.0.1:5000 (the Node base, 
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,98 +28,40 @@ import anyio
 import httpx2
 import pytest
 
-from orchestrator.deploy import flow
-from orchestrator.environments import Overrides
-from orchestrator.local.engine import LocalEngine, runtime_for
-from orchestrator.paths import ProjectPaths
-from orchestrator.spec.loader import load_spec
+from tests.support import oauth_deploys as oauth
 from tests.support.binary_servers import example_copy
-from tests.support.mcp_wire import INITIALIZE
 from tests.support.mirror import REGISTRY, mirror_node_base, new_prefix
 from tests.support.node_servers import node_copy
-from tests.support.oidc import OidcProvider, oidc_provider, tamper_signature, unsigned
+from tests.support.oauth_deploys import SCOPES, post
+from tests.support.oidc import OidcProvider
 
 pytestmark = pytest.mark.integration
 
 TARGETS = ["lambda", "cloudrun"]
 TOKEN = "oauth-binary-bearer-canary-3e91a4"
-API_KEY = "oauth-binary-apikey-canary-77d0c2"
-SCOPES = ("mcp:tools", "mcp:admin")
-MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
-BEARER_AUTH = '[auth]\nmode = "bearer"\ntoken_secret = "MCP_AUTH_TOKEN"\n'
-FOREIGN_BODY = (
-    '{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, '
-    '"message": "Forbidden: the Origin is not allowed"}}'
-)
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[OidcProvider]:
-    with oidc_provider() as provider:
-        yield provider
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _secret_sources() -> Iterator[None]:
-    """The example's local secret sources (its bearer secret stays declared in oauth mode)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TOOLBOX_LOCAL_TOKEN", TOKEN)
-        patch.setenv("TOOLBOX_LOCAL_API_KEY", API_KEY)
-        patch.setenv("EVERYTHING_LOCAL_TOKEN", TOKEN)
-        yield
-
-
-def project(destination: Path, issuer: str, copy: Callable[[Path], Path] | None = None) -> Path:
-    """toolbox-go (or what `copy(destination)` makes) in oauth mode with `issuer`, every
-    scope of SCOPES required, the keys discovered from the issuer's metadata."""
-    made = example_copy("toolbox-go", destination) if copy is None else copy(destination)
-    spec = made / "mcp-deploy.toml"
-    text = spec.read_text()
-    assert BEARER_AUTH in text, "the example's [auth] changed: update this test"
-    oauth = f'[auth]\nmode = "oauth"\nissuer = "{issuer}"\nscopes = {json.dumps(list(SCOPES))}\n'
-    spec.write_text(text.replace(BEARER_AUTH, oauth))
-    return spec
-
-
-@contextmanager
-def running(spec: Path, target: str) -> Iterator[str]:
-    """The spec's local deployment on `target`, started as the local engine starts it;
-    yields its MCP URL."""
-    loaded = load_spec(spec)
-    request = flow.plan(loaded, "local", target, Overrides(), progress=lambda _line: None).request
-    launch = LocalEngine(ProjectPaths(loaded.root)).launch(request, 0)
-    runner = runtime_for(target)
-    handle = runner.start_background(launch)
-    try:
-        yield handle.url
-    finally:
-        runner.stop(handle)
+SECRETS = {  # the examples' local secret sources (the bearer ones stay declared in oauth mode)
+    "TOOLBOX_LOCAL_TOKEN": TOKEN,
+    "TOOLBOX_LOCAL_API_KEY": "oauth-binary-apikey-canary-77d0c2",
+    "EVERYTHING_LOCAL_TOKEN": TOKEN,
+}
+idp = oauth.idp
 
 
 @pytest.fixture(scope="module", params=TARGETS)
 def deployed(
     request: pytest.FixtureRequest, idp: OidcProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    target: str = request.param
-    spec = project(tmp_path_factory.mktemp(f"oauth-binary-{target}") / "toolbox-go", idp.issuer)
-    with running(spec, target) as url:
-        yield target, url
+    """examples/toolbox-go in oauth mode, on a target."""
+    made = example_copy("toolbox-go", tmp_path_factory.mktemp("oauth-binary") / "toolbox-go")
+    spec = oauth.oauth_spec(made / "mcp-deploy.toml", idp.issuer)
+    with oauth.running(spec, request.param, SECRETS) as url:
+        yield request.param, url
 
 
-def post(url: str, token: str | None = None, origin: str | None = None) -> httpx2.Response:
-    headers = dict(MCP_HEADERS)
-    if token is not None:
-        headers["authorization"] = f"Bearer {token}"
-    if origin is not None:
-        headers["origin"] = origin
-    return httpx2.post(url, json=INITIALIZE, headers=headers, timeout=60)
-
-
-def challenge_of(response: httpx2.Response) -> dict[str, str]:
-    """The WWW-Authenticate Bearer challenge's parameters."""
-    value = response.headers["www-authenticate"]
-    assert value.startswith("Bearer "), value
-    return dict(re.findall(r'(\w+)="([^"]*)"', value))
+@pytest.mark.parametrize("check", oauth.GATE_CHECKS.values(), ids=oauth.GATE_CHECKS.keys())
+def test_the_gate(check: oauth.Check, deployed: tuple[str, str], idp: OidcProvider) -> None:
+    """No token, the five bad tokens, too few scopes (see `tests.support.oauth_deploys`)."""
+    check(*deployed, idp)
 
 
 def tools(url: str, token: str) -> dict[str, Any]:
@@ -152,74 +91,6 @@ def tools(url: str, token: str) -> dict[str, Any]:
     return anyio.run(talk)
 
 
-def test_no_token_gets_the_challenge_and_the_metadata(
-    deployed: tuple[str, str], idp: OidcProvider
-) -> None:
-    _target, url = deployed
-    base = url.removesuffix("/mcp")
-    refused = post(url)
-    assert refused.status_code == 401, refused.text
-    assert challenge_of(refused) == {
-        "resource_metadata": f"{base}/.well-known/oauth-protected-resource/mcp",
-        "scope": "mcp:tools mcp:admin",
-    }
-    assert refused.json() == {
-        "error": "unauthorized",
-        "hint": f"send Authorization: Bearer <an access token from {idp.issuer}>",
-    }
-    for metadata_url in (
-        f"{base}/.well-known/oauth-protected-resource/mcp",
-        f"{base}/.well-known/oauth-protected-resource",
-    ):
-        metadata = httpx2.get(metadata_url, timeout=30)
-        assert metadata.status_code == 200, metadata.text
-        assert metadata.headers["content-type"] == "application/json"
-        assert metadata.headers["access-control-allow-origin"] == "*"
-        assert metadata.json() == {
-            "resource": url,
-            "authorization_servers": [idp.issuer],
-            "bearer_methods_supported": ["header"],
-            "scopes_supported": list(SCOPES),
-        }
-
-
-def test_bad_tokens_are_refused(deployed: tuple[str, str], idp: OidcProvider) -> None:
-    _target, url = deployed
-    good = idp.token(audience=url, scopes=SCOPES)
-    cases = {
-        "another audience": (
-            idp.token(audience="http://127.0.0.1:9/mcp", scopes=SCOPES),
-            f"the token's audience is not {url}",
-        ),
-        "expired": (idp.token(audience=url, scopes=SCOPES, expired=True), "the token has expired"),
-        "not yet valid": (
-            idp.token(audience=url, scopes=SCOPES, not_before_in=600),
-            "the token is not valid yet (nbf)",
-        ),
-        "wrong signature": (tamper_signature(good), "the token's signature is invalid"),
-        "alg none": (
-            unsigned(good),
-            "the token's algorithm is not allowed (allowed: ES256, RS256)",
-        ),
-    }
-    for name, (token, hint) in cases.items():
-        refused = post(url, token)
-        assert refused.status_code == 401, (name, refused.text)
-        assert challenge_of(refused)["error"] == "invalid_token", name
-        assert refused.json() == {"error": "invalid_token", "hint": hint}, name
-        assert token not in refused.text
-
-
-def test_a_token_lacking_a_scope_is_403(deployed: tuple[str, str], idp: OidcProvider) -> None:
-    _target, url = deployed
-    refused = post(url, idp.token(audience=url, scopes=("mcp:tools",)))
-    assert refused.status_code == 403, refused.text
-    challenge = challenge_of(refused)
-    assert challenge["error"] == "insufficient_scope"
-    assert challenge["scope"] == "mcp:tools mcp:admin"
-    assert refused.json() == {"error": "insufficient_scope", "hint": "the token lacks: mcp:admin"}
-
-
 def test_a_valid_token_works_through_an_mcp_client(
     deployed: tuple[str, str], idp: OidcProvider
 ) -> None:
@@ -231,14 +102,7 @@ def test_a_valid_token_works_through_an_mcp_client(
 
 
 def test_origin(deployed: tuple[str, str], idp: OidcProvider) -> None:
-    _target, url = deployed
-    token = idp.token(audience=url, scopes=SCOPES)
-    foreign = post(url, token, origin="https://evil.example")
-    assert foreign.status_code == 403 and foreign.text == FOREIGN_BODY
-    assert post(url, None, origin="https://evil.example").status_code == 403  # before auth
-    own = post(url, token, origin=url.removesuffix("/mcp"))
-    assert own.status_code == 200, own.text  # the go-sdk's checks pass: loopback Host, no Origin
-    assert own.json()["result"]["serverInfo"]["name"] == "toolbox-go"
+    oauth.check_origin(*deployed, idp, server="toolbox-go")  # the go-sdk's checks: loopback Host
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -249,18 +113,17 @@ def test_a_node_command_server_behind_the_launcher(
         prefix = new_prefix()
         mirror_node_base(prefix, "22")
         monkeypatch.setenv("MCP_DEPLOY_REGISTRY_MIRRORS", f"docker.io={REGISTRY}/{prefix}")
-    spec = project(
-        tmp_path / "everything", idp.issuer, lambda where: node_copy("server-everything", where)
-    )
-    with running(spec, target) as url:
+    made = node_copy("server-everything", tmp_path / "everything")
+    spec = oauth.oauth_spec(made / "mcp-deploy.toml", idp.issuer)
+    with oauth.running(spec, target, SECRETS) as url:
         refused = post(url)
         assert refused.status_code == 401, refused.text
         base = url.removesuffix("/mcp")
-        assert challenge_of(refused)["resource_metadata"] == (
+        assert oauth.challenge_of(refused)["resource_metadata"] == (
             f"{base}/.well-known/oauth-protected-resource/mcp"
         )
         token = idp.token(audience=url, scopes=SCOPES)
-        assert post(url, token, origin="https://evil.example").status_code == 403
+        assert post(url, token, origin=oauth.FOREIGN_ORIGIN).status_code == 403
         assert post(url, idp.token(audience=url, scopes=("mcp:tools",))).status_code == 403
         echoed = anyio.run(_echo, url, token)
         assert echoed == "Echo: oauth"

@@ -21,24 +21,24 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from tests.support import oauth_deploys
 from tests.support.cli import mcp_deploy
 from tests.support.mirror import REGISTRY, mirror_node_base, new_prefix
 from tests.support.node_servers import node_copy
-from tests.support.oidc import OidcProvider, oidc_provider, tamper_signature, unsigned
+from tests.support.oauth_deploys import FOREIGN_ORIGIN, SCOPES, oauth_spec
+from tests.support.oidc import OidcProvider, tamper_signature, unsigned
 
 pytestmark = pytest.mark.integration
 
-SCOPES = ("mcp:tools", "mcp:admin")
-FOREIGN = "https://evil.example"
 LISTED = "https://app.example"
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
+idp = oauth_deploys.idp
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +47,6 @@ def hub_mirror() -> str:
     prefix = new_prefix()
     mirror_node_base(prefix, "22")
     return f"docker.io={REGISTRY}/{prefix}"
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[OidcProvider]:
-    with oidc_provider() as provider:
-        yield provider
-
-
-def oauth_spec(project: Path, issuer: str) -> Path:
-    """The example's spec with `[auth]` made mode oauth for `issuer`."""
-    spec = project / "mcp-deploy.toml"
-    text = spec.read_text()
-    auth = (
-        "[auth]\n"
-        'mode = "oauth"\n'
-        f'issuer = "{issuer}"\n'
-        f"scopes = {json.dumps(list(SCOPES))}\n"
-        f'allowed_origins = ["{LISTED}"]\n'
-    )
-    text, count = re.subn(r"(?ms)^\[auth\]\n.*?(?=^\[)", auth + "\n", text)
-    assert count == 1, text
-    spec.write_text(text)
-    return spec
 
 
 def environment(mirrors: str) -> dict[str, str]:
@@ -156,7 +133,7 @@ def test_oauth_resource_server_on_each_target(
     target: str, tmp_path: Path, hub_mirror: str, idp: OidcProvider
 ) -> None:
     project = node_copy("toolbox-ts", tmp_path / "toolbox-ts")
-    spec = oauth_spec(project, idp.issuer)
+    spec = oauth_spec(project / "mcp-deploy.toml", idp.issuer, allowed_origins=[LISTED])
     env = environment(hub_mirror)
     try:
         url = deployed_url(spec, env, target)
@@ -174,7 +151,7 @@ def test_oauth_resource_server_on_each_target(
         metadata = re.search(r'resource_metadata="([^"]+)"', challenge)
         assert metadata is not None
         for where in (metadata[1], base + WELL_KNOWN):
-            status, headers, body = post(where, method="GET", origin=FOREIGN)
+            status, headers, body = post(where, method="GET", origin=FOREIGN_ORIGIN)
             assert status == 200, (where, body)
             assert headers["content-type"] == "application/json"
             assert headers["access-control-allow-origin"] == "*"
@@ -219,7 +196,7 @@ def test_oauth_resource_server_on_each_target(
         assert "Hello, oauth!" in greet(url, valid)
 
         # Origin: foreign refused (even with a valid token), own and listed ones pass.
-        status, _, body = post(url, valid, origin=FOREIGN)
+        status, _, body = post(url, valid, origin=FOREIGN_ORIGIN)
         assert status == 403, body
         assert json.loads(body)["error"]["code"] == -32600
         for origin in (base, LISTED):
