@@ -9,6 +9,12 @@ The server runs on its own asyncio event loop in a background thread (`loop`), w
 loopback servers of the same emulation may share; `invoke_async` is for coroutines on that
 loop, `invoke` for any other thread. Only 127.0.0.1 is ever bound.
 
+Hand-off: a runtime's `next` that finds no invocation is parked with its connection; an
+invocation queued while one is parked is written to that connection at once, in the same step
+of the loop (no queue, no task wake-up between the caller and the runtime). When the runtime
+posts the outcome, the caller's task runs before the `202` goes back to the runtime, so the
+answer to the caller leaves first.
+
 Given `extensions` (`extensions_api.ExtensionsAPI`), the same server answers the Extensions
 API (`/2020-01-01/extension/...`), as Lambda does at the same address.
 
@@ -27,6 +33,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -47,6 +54,8 @@ FORBIDDEN = response(
     _CLOSE,
 )
 TOO_LARGE = response(413, b'{"errorType":"RequestTooLarge"}', _CLOSE)
+ACCEPTED = response(202)
+GONE = response(410)  # a `next` released by reset() or stop(): this runtime is gone
 
 OutcomeKind = Literal["response", "error", "init_error", "timeout", "exited"]
 T = TypeVar("T")
@@ -76,6 +85,15 @@ class _Invocation:
     done: asyncio.Future[Outcome] = field(repr=False)
 
 
+@dataclass
+class _Poller:
+    """A runtime's `next` waiting for work: `answered` gets what its connection is still to be
+    sent (empty when the invocation was written to `writer` already)."""
+
+    writer: asyncio.StreamWriter
+    answered: asyncio.Future[bytes] = field(repr=False)
+
+
 class RuntimeAPI:
     """A Runtime API server for one function; use as a context manager or start()/stop()."""
 
@@ -94,7 +112,8 @@ class RuntimeAPI:
         self.init_error: Outcome | None = None
         self.polled = threading.Event()  # set when the runtime first asks for work (init done)
         self.loop = asyncio.new_event_loop()
-        self._queue: asyncio.Queue[_Invocation | None] = asyncio.Queue()
+        self._pending: deque[_Invocation] = deque()  # queued, no runtime asked for it yet
+        self._pollers: deque[_Poller] = deque()  # runtimes waiting in `next`
         self._inflight: dict[str, _Invocation] = {}
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -129,7 +148,7 @@ class RuntimeAPI:
 
     async def _close(self, server: asyncio.Server) -> None:
         server.close()
-        self._queue.put_nowait(None)  # release a runtime still long-polling
+        self._release()  # a runtime still long-polling
         if self.extensions is not None:
             self.extensions.end()  # and extensions waiting for an event
 
@@ -166,7 +185,7 @@ class RuntimeAPI:
             done=self.loop.create_future(),
         )
         self._inflight[invocation.request_id] = invocation
-        self._queue.put_nowait(invocation)
+        self._hand_over(invocation)
         timer = self.loop.call_later(limit, _settle, invocation, Outcome("timeout"))
         try:
             return await invocation.done
@@ -187,12 +206,43 @@ class RuntimeAPI:
         self._reset(outcome)
 
     def _reset(self, outcome: Outcome | None) -> None:
-        stale, self._queue = self._queue, asyncio.Queue()
+        self._pending.clear()
         self.init_error = None
         self.polled = threading.Event()
-        stale.put_nowait(None)
+        self._release()
         for invocation in list(self._inflight.values()):
             _settle(invocation, outcome or Outcome("exited"))
+
+    def _hand_over(self, invocation: _Invocation) -> None:
+        """Write `invocation` to a parked runtime's connection, else queue it."""
+        while self._pollers:
+            poller = self._pollers.popleft()
+            if poller.answered.done() or poller.writer.is_closing():
+                continue  # its connection is gone
+            poller.writer.write(self._next_response(invocation))
+            poller.answered.set_result(b"")
+            return
+        self._pending.append(invocation)
+
+    def _release(self) -> None:
+        """Answer every parked `next` 410: its runtime is gone (reset or stop)."""
+        while self._pollers:
+            poller = self._pollers.popleft()
+            if not poller.answered.done():
+                poller.answered.set_result(GONE)
+
+    def _next_response(self, invocation: _Invocation) -> bytes:
+        return response(
+            200,
+            invocation.payload,
+            {
+                "Content-Type": "application/json",
+                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
+                "Lambda-Runtime-Trace-Id": invocation.trace_id,
+            },
+        )
 
     def _fail_init(self, outcome: Outcome) -> None:
         self.init_error = outcome
@@ -205,35 +255,32 @@ class RuntimeAPI:
         ):
             await answer_and_close(reader, writer, FORBIDDEN)
             return
-        await serve_connection(reader, writer, self._answer, MAX_RESPONSE, TOO_LARGE)
 
-    async def _answer(self, request: Request) -> bytes:
+        async def answer(request: Request) -> bytes:
+            return await self._answer(request, writer)
+
+        await serve_connection(reader, writer, answer, MAX_RESPONSE, TOO_LARGE)
+
+    async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> bytes:
         if self.extensions is not None and request.target.startswith(EXTENSIONS_PREFIX + "/"):
             return await self.extensions.answer(request)
         if request.method == "GET":
             if request.target != f"{PREFIX}/invocation/next":
                 return response(404)
             self.polled.set()
-            work = self._queue
-            invocation = await work.get()
-            if invocation is None:  # released by reset() or stop(): this runtime is gone
-                work.put_nowait(None)
-                return response(410)
-            return response(
-                200,
-                invocation.payload,
-                {
-                    "Content-Type": "application/json",
-                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
-                    "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
-                    "Lambda-Runtime-Trace-Id": invocation.trace_id,
-                },
-            )
+            if self._pending:
+                return self._next_response(self._pending.popleft())
+            poller = _Poller(writer, self.loop.create_future())
+            self._pollers.append(poller)
+            try:
+                return await poller.answered  # b"": `_hand_over` wrote the invocation
+            finally:
+                if not poller.answered.done():  # cancelled: its connection is gone
+                    poller.answered.cancel()
         error_type = request.header("lambda-runtime-function-error-type") or None
         if request.target == f"{PREFIX}/init/error":
             self._fail_init(Outcome("init_error", request.body, error_type))
-            return response(202)
+            return ACCEPTED
         match = _OUTCOME.match(request.target)
         if match is None:
             return response(404)
@@ -242,7 +289,8 @@ class RuntimeAPI:
         if invocation is None:
             return response(400)
         _settle(invocation, Outcome(kind, request.body, error_type))
-        return response(202)
+        await asyncio.sleep(0)  # the caller's task first: its answer leaves before the 202
+        return ACCEPTED
 
 
 def new_trace_id() -> str:
