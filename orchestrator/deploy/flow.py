@@ -188,7 +188,7 @@ def deploy(
     what = f"{request.server} in '{environment}' on {request.target}"
     with deployment_lock(paths.lock_file(environment, request.target), what, progress):
         if request.smoke.get("verify"):  # [smoke] verify = true: verify joins the gate
-            from orchestrator.verify.gate import release_verified
+            from orchestrator.deploy.verify_gate import release_verified
 
             return release_verified(loaded, engine, request, progress, rollback=rollback)
         return release(loaded, engine, request, progress, rollback=rollback)

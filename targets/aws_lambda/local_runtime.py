@@ -4,7 +4,8 @@ one (AWS's runtime client for the spec's Python version).
 A small virtual environment per Python minor version holds what Lambda's managed Python
 runtime holds: its runtime client `awslambdaric` and the AWS SDK (`boto3`; the shim no longer
 uses it: it reads the secrets with its own SigV4 client, `mcp_deploy_secrets.py`, but servers
-may rely on the SDK being there, as in the cloud). The server's own dependencies come from the zip alone.
+may rely on the SDK being there, as in the cloud). The server's own dependencies come from the
+zip alone.
 Environments are cached under the mcp-deploy cache. The Node.js runtimes are
 `node_runtime.py`'s. The emulator imports this module: what only a build needs is imported
 when it is needed.

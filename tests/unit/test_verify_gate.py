@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.deploy import verify_gate as gate
 from orchestrator.deploy.release import Outcome
 from orchestrator.deploy.request import ArtifactRef, DeploymentRequest
 from orchestrator.errors import GateFailed, RolledBack
@@ -19,7 +20,6 @@ from orchestrator.paths import ProjectPaths
 from orchestrator.records import DeploymentRecord, RecordStore
 from orchestrator.smoke import SmokeResult
 from orchestrator.spec.loader import LoadedSpec, load_spec
-from orchestrator.verify import gate
 from orchestrator.verify.conformance import Check, ScenarioResult
 from orchestrator.verify.discovery import AuthChain
 from orchestrator.verify.report import VerifyReport

@@ -3,12 +3,12 @@ deploy's gate, after the smoke test, with a failure handled as a failed smoke te
 
 `release_verified` releases the request (`orchestrator.deploy.release`: apply, smoke test,
 rollback when the smoke test fails), then verifies the deployment with the environment's own
-bearer token (an OAuth deployment gets the discovery chain only: no access token is at hand;
-the report says so). The record keeps the verify summary under `smoke.verify`. When verify
-fails: the record is marked `failed`, and the deployment that ran before is restored by
-releasing its recorded request again (smoke-tested, action `rollback`) — `RolledBack` (exit
-3); with nothing to restore, or `rollback` False, `GateFailed` (exit 4), the failed deployment
-removed when nothing ran before (left running with --no-rollback).
+bearer token (an OAuth deployment: the access token in `MCP_DEPLOY_ACCESS_TOKEN`, else the
+discovery chain only, and the report says so). The record keeps the verify summary under
+`smoke.verify`. When verify fails: the record is marked `failed`, and the deployment that ran
+before is restored by releasing its recorded request again (smoke-tested, action `rollback`)
+— `RolledBack` (exit 3); with nothing to restore, or `rollback` False, `GateFailed` (exit 4),
+the failed deployment removed when nothing ran before (left running with --no-rollback).
 """
 
 from __future__ import annotations
