@@ -96,7 +96,9 @@ def request_for(
         secrets={name: str(ref) for name, ref in resolved.secrets.items()},
         options=resolved.options.model_dump(mode="json"),
         auth=resolved.auth.request_view(),
-        smoke=spec.smoke.model_dump(mode="json"),
+        # `verify` only when set, so requests of specs without it hash as they did before it
+        smoke=spec.smoke.model_dump(mode="json", exclude={"verify"})
+        | ({"verify": True} if spec.smoke.verify else {}),
         promoted_from=promoted_from,
         runtime=spec.server.runtime,
         runtime_version=spec.server.node if spec.server.runtime == "node" else "",
