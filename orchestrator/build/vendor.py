@@ -30,7 +30,8 @@ from orchestrator.build.bytecode import compile_tree, sourceless
 from orchestrator.errors import OperationError
 from orchestrator.paths import cache_root
 
-CACHE_FORMAT = "1"
+# Bump when what a cached set holds changes (its key then changes: old sets are not reused).
+CACHE_FORMAT = "2"  # 2: RECORD lists only the files kept
 BYTECODE_ONLY_FORMAT = "1"
 UV_PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
 # Removed from vendored trees: never imported at run time.
@@ -193,11 +194,27 @@ def _vendor(
 
 
 def _strip(site: Path) -> None:
+    """Remove the dead weight, and its lines from each package's RECORD: a console script in
+    `bin/` carries the installing interpreter's path in its shebang, so its RECORD line (its
+    hash and size) would make the set depend on where mcp-deploy is installed."""
     for path in sorted(site.rglob("*"), reverse=True):
         if path.is_dir() and path.name in DEAD_WEIGHT_DIRS:
             shutil.rmtree(path)
         elif path.is_file() and path.name.endswith(DEAD_WEIGHT_SUFFIXES):
             path.unlink()
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if _listed_file_kept(site, line)]
+        if kept != lines:
+            record.write_text("".join(kept), encoding="utf-8")
+
+
+def _listed_file_kept(site: Path, line: str) -> bool:
+    """A RECORD line (CSV: path,hash,size) whose file is still in `site` (blank lines go)."""
+    import csv
+
+    fields = next(csv.reader([line]), [])
+    return bool(fields and fields[0]) and (site / fields[0]).exists()
 
 
 # uv: "Because docopt==0.6.2 has no usable wheels ..." / "Because all versions of docopt have

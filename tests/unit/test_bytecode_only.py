@@ -143,3 +143,28 @@ def test_the_option_shapes_the_artifact() -> None:
     for model in (LambdaOptions, CloudRunOptions):
         assert "bytecode_only" in model.build_fields
         assert model().bytecode_only is False
+
+
+def test_record_lists_only_the_files_kept(tmp_path: Path) -> None:
+    """A console script's RECORD line carries the installing interpreter's path (its shebang):
+    removing `bin/` removes the line too, so a vendored set does not depend on that path."""
+    from orchestrator.build.vendor import _strip
+
+    site = tmp_path / "site"
+    (site / "bin").mkdir(parents=True)
+    (site / "bin" / "idna").write_text("#!/somewhere/python\n")
+    (site / "idna").mkdir()
+    (site / "idna" / "core.py").write_text("x = 1\n")
+    (site / "odd, name.py").write_text("y = 2\n")
+    info = site / "idna-3.20.dist-info"
+    info.mkdir()
+    record = (
+        "bin/idna,sha256=abc,301\n"
+        "idna/core.py,sha256=def,6\n"
+        '"odd, name.py",sha256=ghi,6\n'
+        "idna-3.20.dist-info/RECORD,,\n"
+    )
+    (info / "RECORD").write_text(record)
+    _strip(site)
+    assert not (site / "bin").exists()
+    assert (info / "RECORD").read_text() == record.replace("bin/idna,sha256=abc,301\n", "")
