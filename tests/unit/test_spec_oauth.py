@@ -10,28 +10,13 @@ from pathlib import Path
 import pytest
 
 from orchestrator.build.auth_config import runtime_auth
-from orchestrator.errors import Issue, SpecError
 from orchestrator.spec.checks import spec_warnings
 from orchestrator.spec.loader import load_spec
+from tests.unit.test_guard_rails import LAMBDA, SERVER, WORKERS, at, issues_of
 
 Project = Callable[..., Path]
 
-SERVER = '[server]\nname = "demo"\nentry = "demo.app:app"\n'
-LAMBDA = '[targets.lambda]\nregion = "eu-west-1"\n'
-WORKERS = '[targets.workers]\naccount_id = "0123456789abcdef0123456789abcdef"\n'
 OAUTH = '[auth]\nmode = "oauth"\nissuer = "https://idp.example.com"\nscopes = ["mcp:tools"]\n'
-
-
-def issues_of(path: Path) -> list[Issue]:
-    with pytest.raises(SpecError) as caught:
-        load_spec(path)
-    return caught.value.issues
-
-
-def at(issues: list[Issue], where: str) -> Issue:
-    matching = [issue for issue in issues if issue.where == where]
-    assert matching, [f"{issue.where}: {issue.message}" for issue in issues]
-    return matching[0]
 
 
 def test_an_oauth_spec_gives_its_gate_every_fact(project: Project) -> None:
